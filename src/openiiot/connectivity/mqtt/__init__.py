@@ -1,0 +1,1 @@
+"""connectivity mqtt package."""

@@ -1,0 +1,1 @@
+"""Use cases, ports (abstract repositories and stores), unit of work and the ingest pipeline."""

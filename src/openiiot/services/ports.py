@@ -1,0 +1,249 @@
+"""Ports: the abstract repositories and stores the services depend on. Adapters live in storage/ and
+connectivity/; `bootstrap` chooses them from settings.
+
+Every repository method takes the tenant scope explicitly. `tenant_id=None` means "all tenants" and is
+passed only for a platform admin; an object of another tenant is reported as NotFound, never returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol
+
+from openiiot.domain.model import (
+    ApiKey,
+    Asset,
+    Attribute,
+    AttributeScope,
+    Device,
+    DeviceProfile,
+    JsonValue,
+    Site,
+    Tenant,
+    User,
+)
+from openiiot.domain.telemetry import (
+    Aggregate,
+    AggregateRow,
+    ConsumptionRow,
+    Interval,
+    LatestValue,
+    RawPage,
+    TelemetryBatch,
+)
+
+
+class Clock(Protocol):
+    """Wall-clock time in UTC milliseconds; replaced by a fake in tests."""
+
+    def now_ms(self) -> int:
+        """Current UTC time in milliseconds since the epoch."""
+        ...
+
+
+class TenantRepository(Protocol):
+    """Tenants (enterprises)."""
+
+    def add(self, tenant: Tenant) -> None: ...
+    def get(self, tenant_id: str) -> Tenant: ...
+    def list(self, *, offset: int = 0, limit: int = 100) -> list[Tenant]: ...
+    def update(self, tenant: Tenant) -> None: ...
+    def delete(self, tenant_id: str) -> None: ...
+
+
+class SiteRepository(Protocol):
+    """Sites of a tenant."""
+
+    def add(self, site: Site) -> None: ...
+    def get(self, tenant_id: str | None, site_id: str) -> Site: ...
+    def list(self, tenant_id: str | None, *, offset: int = 0, limit: int = 100) -> list[Site]: ...
+    def update(self, site: Site) -> None: ...
+    def delete(self, tenant_id: str | None, site_id: str) -> None: ...
+
+
+class AssetRepository(Protocol):
+    """Assets of a tenant, forming trees under sites."""
+
+    def add(self, asset: Asset) -> None: ...
+    def get(self, tenant_id: str | None, asset_id: str) -> Asset: ...
+    def list(
+        self,
+        tenant_id: str | None,
+        *,
+        site_id: str | None = None,
+        parent_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[Asset]: ...
+    def update(self, asset: Asset) -> None: ...
+    def delete(self, tenant_id: str | None, asset_id: str) -> None: ...
+
+
+class ProfileRepository(Protocol):
+    """Device profiles of a tenant."""
+
+    def add(self, profile: DeviceProfile) -> None: ...
+    def get(self, tenant_id: str | None, profile_id: str) -> DeviceProfile: ...
+    def get_by_name(self, tenant_id: str, name: str) -> DeviceProfile: ...
+    def list(self, tenant_id: str | None, *, offset: int = 0, limit: int = 100) -> list[DeviceProfile]: ...
+    def update(self, profile: DeviceProfile) -> None: ...
+    def delete(self, tenant_id: str | None, profile_id: str) -> None: ...
+
+
+class DeviceRepository(Protocol):
+    """Devices of a tenant."""
+
+    def add(self, device: Device) -> None: ...
+    def get(self, tenant_id: str | None, device_id: str) -> Device: ...
+    def get_by_name(self, tenant_id: str, name: str) -> Device: ...
+    def list(
+        self,
+        tenant_id: str | None,
+        *,
+        asset_id: str | None = None,
+        profile_id: str | None = None,
+        search: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[Device]: ...
+    def count(self, tenant_id: str | None) -> int: ...
+    def ids_of_tenant(self, tenant_id: str) -> list[str]: ...
+    def update(self, device: Device) -> None: ...
+    def delete(self, tenant_id: str | None, device_id: str) -> None: ...
+
+
+class AttributeRepository(Protocol):
+    """Attributes of devices in client, shared and server scopes."""
+
+    def upsert(self, attributes: Sequence[Attribute]) -> None: ...
+    def list(self, device_id: str, scope: AttributeScope | None = None) -> list[Attribute]: ...
+    def delete(self, device_id: str, scope: AttributeScope, key: str) -> None: ...
+
+
+class UserRepository(Protocol):
+    """Users of the platform."""
+
+    def add(self, user: User) -> None: ...
+    def get(self, tenant_id: str | None, user_id: str) -> User: ...
+    def get_by_username(self, username: str) -> User: ...
+    def list(self, tenant_id: str | None, *, offset: int = 0, limit: int = 100) -> list[User]: ...
+    def update(self, user: User) -> None: ...
+    def delete(self, tenant_id: str | None, user_id: str) -> None: ...
+
+
+class ApiKeyRepository(Protocol):
+    """API keys, found by the hash of their secret."""
+
+    def add(self, key: ApiKey) -> None: ...
+    def get_by_hash(self, key_hash: str) -> ApiKey: ...
+    def list(self, tenant_id: str | None, *, user_id: str | None = None) -> list[ApiKey]: ...
+    def update(self, key: ApiKey) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One metadata transaction: `with uow: ...; uow.commit()`. Leaving without commit rolls back."""
+
+    tenants: TenantRepository
+    sites: SiteRepository
+    assets: AssetRepository
+    profiles: ProfileRepository
+    devices: DeviceRepository
+    attributes: AttributeRepository
+    users: UserRepository
+    api_keys: ApiKeyRepository
+
+    def __enter__(self) -> UnitOfWork: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Makes a fresh unit of work per use case."""
+
+    def __call__(self) -> UnitOfWork: ...
+
+
+class TelemetryStore(Protocol):
+    """Time-series storage. Methods are synchronous; async callers run them in a worker thread.
+
+    All timestamps are UTC milliseconds; ranges are [start_ms, end_ms). Writes are idempotent on
+    (device, key, ts): writing the same point twice keeps one row (the last value written wins).
+    """
+
+    def append(self, batch: TelemetryBatch) -> int:
+        """Append a batch in one transaction and update latest values and rollups; return points stored."""
+        ...
+
+    def raw(
+        self,
+        device_id: str,
+        keys: Sequence[str] | None,
+        start_ms: int,
+        end_ms: int,
+        *,
+        limit: int = 1000,
+        cursor: str | None = None,
+        descending: bool = False,
+    ) -> RawPage:
+        """Raw points of the device in range, paged by an opaque cursor."""
+        ...
+
+    def aggregate(
+        self,
+        device_id: str,
+        keys: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        interval: Interval,
+        aggregates: Sequence[Aggregate],
+        timezone: str = "UTC",
+    ) -> dict[str, list[AggregateRow]]:
+        """Aggregates per key per interval; day and month buckets follow `timezone`. Empty buckets are omitted.
+
+        Long ranges are answered from the 1-minute or 1-hour rollups when the interval is a multiple of them.
+        """
+        ...
+
+    def latest(
+        self, device_ids: Sequence[str], keys: Sequence[str] | None = None
+    ) -> dict[str, dict[str, LatestValue]]:
+        """Newest value of each key of each device."""
+        ...
+
+    def consumption(
+        self,
+        device_id: str,
+        key: str,
+        start_ms: int,
+        end_ms: int,
+        interval: Interval,
+        timezone: str = "UTC",
+        *,
+        rollover_at: float | None = None,
+    ) -> list[ConsumptionRow]:
+        """Consumption of a cumulative counter per interval.
+
+        A decrease is a meter reset (consumption restarts from the new value) unless `rollover_at` is given
+        and the previous value was near it, in which case the counter wrapped: delta = rollover_at - prev + new.
+        Deltas between consecutive samples are attributed to the interval of the later sample.
+        """
+        ...
+
+    def delete_before(self, device_ids: Sequence[str], cutoff_ms: int) -> int:
+        """Retention: delete raw points of these devices older than `cutoff_ms`; return points deleted."""
+        ...
+
+    def delete_device(self, device_id: str) -> None:
+        """Remove every point, latest value and rollup of a device."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...

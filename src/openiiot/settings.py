@@ -1,0 +1,67 @@
+"""Settings: the only module that reads the environment. One validated object, built on demand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of OpenIIoT, read from `OPENIIOT_*` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="OPENIIOT_", extra="ignore")
+
+    data_dir: Path = Field(Path("./var"), description="Where embedded mode keeps its SQLite, DuckDB and secrets")
+    http_host: str = Field("127.0.0.1", description="Address the HTTP API listens on")
+    http_port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP API and device HTTP API")
+    mqtt_host: str = Field("127.0.0.1", description="Address the embedded MQTT broker listens on")
+    mqtt_port: int = Field(1883, ge=1, le=65535, description="Port of the embedded MQTT broker")
+    database_url: str | None = Field(
+        None, description="Metadata database URL; unset = SQLite file in the data directory"
+    )
+    mqtt_url: str | None = Field(None, description="External broker URL; unset = embedded amqtt broker")
+    jwt_secret: str | None = Field(
+        None, description="Secret signing user tokens; unset in embedded mode = generated once in the data dir"
+    )
+    jwt_ttl_s: int = Field(900, ge=60, le=86400, description="Lifetime of an access token")
+    max_payload_bytes: int = Field(65536, ge=256, le=16 * 1024 * 1024, description="Largest accepted payload")
+    max_future_skew_s: int = Field(3600, ge=0, description="How far ahead of now a timestamp may be")
+    max_past_age_days: int = Field(3650, ge=1, description="How far back a timestamp may be")
+    ingest_queue_size: int = Field(20000, ge=10, description="Messages held before backpressure applies")
+    ingest_batch_max: int = Field(2000, ge=1, description="Most messages decoded and committed together")
+    ingest_batch_wait_ms: int = Field(50, ge=0, le=5000, description="Longest wait to fill a batch")
+    admin_password: str | None = Field(
+        None, description="Password of the first platform admin `admin`; unset = generated and printed once"
+    )
+    demo_password: str | None = Field(None, description="Admin password for `openiiot demo`; unset = generated")
+    log_level: str = Field("INFO", description="Python logging level")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return upper
+
+    @property
+    def embedded(self) -> bool:
+        """True when no external database or broker is configured."""
+        return self.database_url is None and self.mqtt_url is None
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The metadata database file in embedded mode."""
+        return self.data_dir / "metadata.sqlite"
+
+    @property
+    def duckdb_path(self) -> Path:
+        """The telemetry database file in embedded mode."""
+        return self.data_dir / "telemetry.duckdb"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, with explicit overrides (tests, CLI options)."""
+    return Settings(**overrides)  # type: ignore[arg-type]
