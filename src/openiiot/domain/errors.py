@@ -22,9 +22,13 @@ class NotFound(OpenIIoTError):
 
 
 class Conflict(OpenIIoTError):
-    """The object already exists, or its state forbids the change."""
+    """The object already exists, or its state forbids the change; `field` names the clashing field."""
 
     code = "conflict"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ValidationFailed(OpenIIoTError):

@@ -1,0 +1,183 @@
+"""ORM rows of the metadata database. Repositories convert them to and from the frozen domain objects."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# stable constraint names: Alembic batch mode on SQLite and PostgreSQL both need to address them by name
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(64)  # UUID text for generated ids; devices may bring longer ids of their own
+NAME = String(200)
+
+
+class JsonText(TypeDecorator[Any]):
+    """JSON stored as TEXT. SQLite gives a column declared JSON numeric affinity, which would store the
+    document '0.0' as the integer 0 and round big integers through float."""
+
+    impl = Text
+    cache_ok = True
+    should_evaluate_none = True  # None is the JSON document `null`, not SQL NULL
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str:
+        """Serialise; NaN and infinities are refused because they are not JSON."""
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        """Parse the stored document."""
+        return None if value is None else json.loads(value)
+
+
+JsonType = JsonText().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    """Declarative base holding the metadata Alembic compares against."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TenantRow(Base):
+    """An enterprise."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME)
+    timezone: Mapped[str] = mapped_column(String(64))
+    region_code: Mapped[str | None] = mapped_column(String(6))
+    industry_code: Mapped[str | None] = mapped_column(String(8))
+    credit_code: Mapped[str | None] = mapped_column(String(32))
+    retention_days: Mapped[int] = mapped_column(Integer)
+
+
+class SiteRow(Base):
+    """A plant or station of a tenant."""
+
+    __tablename__ = "sites"
+    __table_args__ = (Index("ix_sites_tenant_id_name", "tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id"))
+    name: Mapped[str] = mapped_column(NAME)
+    address: Mapped[str | None] = mapped_column(String(500))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+
+
+class AssetRow(Base):
+    """A node of a site's asset tree."""
+
+    __tablename__ = "assets"
+    __table_args__ = (Index("ix_assets_tenant_id_name", "tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id"))
+    site_id: Mapped[str] = mapped_column(ID, ForeignKey("sites.id"), index=True)
+    parent_id: Mapped[str | None] = mapped_column(ID, ForeignKey("assets.id"), index=True)
+    name: Mapped[str] = mapped_column(NAME)
+    asset_type: Mapped[str] = mapped_column(String(64))
+    maintenance_mode: Mapped[bool] = mapped_column(Boolean)
+
+
+class ProfileRow(Base):
+    """A device profile; its telemetry key specs are a JSON list (always read and written whole)."""
+
+    __tablename__ = "device_profiles"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id"))
+    name: Mapped[str] = mapped_column(NAME)
+    keys: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
+    strict: Mapped[bool] = mapped_column(Boolean)
+    inactivity_timeout_s: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text)
+
+
+class DeviceRow(Base):
+    """A device; the primary key lookup on `id` is the broker's authentication query."""
+
+    __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id"))
+    name: Mapped[str] = mapped_column(NAME)
+    profile_id: Mapped[str] = mapped_column(ID, ForeignKey("device_profiles.id"), index=True)
+    asset_id: Mapped[str | None] = mapped_column(ID, ForeignKey("assets.id"), index=True)
+    gateway_id: Mapped[str | None] = mapped_column(ID, ForeignKey("devices.id"), index=True)
+    label: Mapped[str] = mapped_column(NAME)
+    token_hash: Mapped[str] = mapped_column(String(128))
+    disabled: Mapped[bool] = mapped_column(Boolean)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class AttributeRow(Base):
+    """One attribute value of a device in one scope; the key is (device, scope, key)."""
+
+    __tablename__ = "device_attributes"
+
+    device_id: Mapped[str] = mapped_column(ID, ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[Any] = mapped_column(JsonType)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class UserRow(Base):
+    """A person who signs in; platform admins have no tenant."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    tenant_id: Mapped[str | None] = mapped_column(ID, ForeignKey("tenants.id"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(NAME)
+    locale: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(Boolean)
+
+
+class ApiKeyRow(Base):
+    """An API key, found by the digest of its secret."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(ID, ForeignKey("tenants.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(NAME)
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int | None] = mapped_column(BigInteger)
+    revoked: Mapped[bool] = mapped_column(Boolean)
+
+
+metadata = Base.metadata
