@@ -1,0 +1,233 @@
+"""The MQTT ingest consumer: device messages → `IngestPipeline.submit`, QoS 1 acks only after the commit.
+
+paho's network thread calls `submit`, which blocks while the ingest queue is full; the thread then stops
+reading the socket, TCP flow control fills up and the broker stops sending (backpressure, architecture §5).
+Acknowledgements come from the ingest worker thread through `Client.ack`, which only appends to paho's
+outgoing deque and wakes the network thread through its socket pair (the same path `publish` takes, which
+paho supports from any thread when `loop_start` runs the network loop).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from openiiot.connectivity.mqtt.topics import BROKER_STATS_TOPIC, TopicKind, parse_topic, wildcard_filter
+from openiiot.domain.errors import ConfigurationError, Overloaded
+from openiiot.services.ingest import Channel, IngestMessage, IngestOutcome
+from openiiot.services.ports import Clock
+
+log = logging.getLogger(__name__)
+
+_CHANNELS = {TopicKind.TELEMETRY: Channel.TELEMETRY, TopicKind.ATTRIBUTES: Channel.ATTRIBUTES}
+
+
+def default_client_id(password: str, role: str = "ingest") -> str:
+    """A stable client id that cannot be guessed without the service password.
+
+    amqtt lets a client that presents an existing client id take that session over *before* it checks
+    the credentials, so a guessable id would let anyone knock the consumer off the broker.
+    """
+    return f"openiiot-{role}-{hashlib.sha256(password.encode('utf-8')).hexdigest()[:16]}"
+
+
+class ReconnectBackoff:
+    """Exponential reconnect delay with full jitter in [delay/2, delay]; reset after a good CONNACK."""
+
+    def __init__(self, min_s: float, max_s: float, rng: random.Random | None = None) -> None:
+        self.min_s, self.max_s = min_s, max_s
+        self._failures = 0
+        self._rng = rng or random.Random()
+
+    def next_delay_s(self) -> float:
+        """The delay before the next attempt; each call doubles the base up to `max_s`."""
+        base_s = min(self.max_s, self.min_s * (2.0**self._failures))
+        self._failures = min(self._failures + 1, 30)
+        return base_s * self._rng.uniform(0.5, 1.0)
+
+    def reset(self) -> None:
+        """Forget past failures."""
+        self._failures = 0
+
+
+class MqttIngestConsumer:
+    """Subscribes to all devices' telemetry and client attributes and feeds the ingest pipeline."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str,
+        password: str,
+        submit: Callable[[IngestMessage], None],
+        clock: Clock,
+        client_id: str | None = None,
+        share_group: str | None = None,
+        keepalive_s: int = 30,
+        reconnect_min_s: float = 0.5,
+        reconnect_max_s: float = 30.0,
+        drain_timeout_s: float = 10.0,
+    ) -> None:
+        self._host, self._port, self._keepalive_s = host, port, keepalive_s
+        self._submit = submit
+        self._clock = clock
+        self._drain_timeout_s = drain_timeout_s
+        # `$share/{group}/` lets several ingest workers split one subscription on brokers that support it
+        # (Mosquitto, EMQX); amqtt 0.12 does not, so the embedded broker uses a single consumer
+        self._prefix = f"$share/{share_group}/" if share_group else ""
+        self.client_id = client_id or default_client_id(password)
+        self._backoff = ReconnectBackoff(reconnect_min_s, reconnect_max_s)
+        self._lock = threading.Lock()
+        self._generation = 0  # bumped at every disconnect: acks of an older connection must not be sent
+        self._outstanding = 0  # submitted, not yet done
+        self._drained = threading.Condition(self._lock)
+        self._accepting = False
+        self.connected = threading.Event()
+        self.counts: Counter[str] = Counter()
+        self.broker_stats: dict[str, Any] = {}
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False, manual_ack=True
+        )
+        self._client.username_pw_set(username, password)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_connect_fail = self._on_connect_fail
+        self._client.on_message = self._on_message
+
+    @property
+    def outstanding(self) -> int:
+        """Messages handed to the pipeline whose outcome has not arrived yet."""
+        return self._outstanding
+
+    def start(self, connect_timeout_s: float = 10.0) -> None:
+        """Connect (retrying with backoff in the background) and wait up to `connect_timeout_s` for it."""
+        self._accepting = True
+        self._client.connect_async(self._host, self._port, keepalive=self._keepalive_s)
+        self._client.loop_start()
+        if not self.connected.wait(connect_timeout_s):
+            self.stop()
+            raise ConfigurationError(
+                f"the ingest consumer could not log in to the MQTT broker at {self._host}:{self._port}"
+            )
+
+    def stop(self) -> None:
+        """Stop taking new messages, wait for outstanding ones to be committed and acked, disconnect."""
+        self._accepting = False
+        with self._drained:
+            self._drained.wait_for(lambda: self._outstanding == 0, timeout=self._drain_timeout_s)
+            if self._outstanding:
+                log.warning("stopping with unacknowledged messages", extra={"outstanding": self._outstanding})
+            self._generation += 1
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.connected.clear()
+
+    def _topics(self) -> list[tuple[str, int]]:
+        return [
+            (self._prefix + wildcard_filter(TopicKind.TELEMETRY), 1),
+            (self._prefix + wildcard_filter(TopicKind.ATTRIBUTES), 1),
+            (BROKER_STATS_TOPIC, 0),
+        ]
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            # the broker closes the connection next; on_disconnect schedules the retry
+            log.error("mqtt consumer refused by the broker", extra={"reason": str(reason)})
+            return
+        self._backoff.reset()
+        # the persistent session keeps the subscriptions; subscribing again is harmless and covers a
+        # broker that lost its state (restart of the embedded broker)
+        client.subscribe(self._topics())
+        log.info("mqtt consumer connected", extra={"session_present": flags.session_present})
+        self.connected.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        with self._lock:
+            self._generation += 1
+        self.connected.clear()
+        if self._accepting:
+            log.warning("mqtt consumer disconnected; reconnecting", extra={"reason": str(reason)})
+        self._schedule_reconnect()
+
+    def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
+        self._schedule_reconnect()
+
+    def _schedule_reconnect(self) -> None:
+        # paho waits `min_delay` before the next attempt after a reset; setting both bounds each time
+        # gives our jittered exponential delay instead of paho's un-jittered doubling
+        delay_s = self._backoff.next_delay_s()
+        self._client.reconnect_delay_set(delay_s, delay_s)  # type: ignore[arg-type]
+
+    def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._handle(client, msg)
+        except Exception:
+            # paho would re-raise and kill its network thread; count, log, leave the message unacked
+            self.counts["error"] += 1
+            log.exception("mqtt message handling failed", extra={"topic": msg.topic})
+
+    def _handle(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
+        parsed = parse_topic(msg.topic)
+        channel = _CHANNELS.get(parsed.kind) if parsed is not None else None
+        if parsed is None or channel is None:
+            if msg.topic == BROKER_STATS_TOPIC:
+                self.broker_stats = orjson.loads(msg.payload)
+            else:
+                self.counts["unexpected_topic"] += 1
+            if msg.qos:
+                client.ack(msg.mid, msg.qos)
+            return
+        if not self._accepting:
+            self.counts["not_accepting"] += 1  # stopping: leave unacked for redelivery
+            return
+        with self._lock:
+            generation = self._generation
+            self._outstanding += 1
+        on_done = self._ack_callback(msg.mid, msg.qos, generation)
+        message = IngestMessage(
+            device_id=parsed.device_id,
+            channel=channel,
+            payload=bytes(msg.payload),
+            received_ms=self._clock.now_ms(),
+            on_done=on_done,
+        )
+        try:
+            self._submit(message)  # blocks while the ingest queue is full
+        except Overloaded:
+            self._finish()
+            self.counts["overloaded"] += 1
+            log.warning("ingest refused a message; left unacknowledged", extra={"topic": msg.topic})
+            return
+        except BaseException:
+            self._finish()
+            raise
+        self.counts["submitted"] += 1
+
+    def _finish(self) -> None:
+        with self._drained:
+            self._outstanding -= 1
+            if self._outstanding == 0:
+                self._drained.notify_all()
+
+    def _ack_callback(self, mid: int, qos: int, generation: int) -> Callable[[IngestOutcome], None]:
+        def on_done(_outcome: IngestOutcome) -> None:
+            with self._lock:
+                # a mid belongs to one connection: after a reconnect the same number may name another
+                # message, so a late ack of an old connection is dropped (the broker redelivers or not)
+                current = generation == self._generation
+                if current and qos:
+                    self._client.ack(mid, qos)
+            self.counts["acked" if current else "ack_skipped_stale"] += 1
+            self._finish()
+
+        return on_done

@@ -1,0 +1,128 @@
+"""The MQTT topic codec of the device API (architecture §4): build topics and parse them back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+PREFIX = "v1/devices"
+#: retained JSON counters of the embedded broker; `$` topics cannot be published by clients (MQTT-4.7.2-1)
+BROKER_STATS_TOPIC = "$platform/broker/stats"
+#: a consumer may read through a shared subscription so that several ingest workers split the load
+SHARE_PREFIX = "$share/openiiot/"
+
+
+class TopicKind(StrEnum):
+    """What a device-API topic carries."""
+
+    TELEMETRY = "telemetry"
+    ATTRIBUTES = "attributes"
+    SHARED_ATTRIBUTES = "attributes/shared"
+    RPC_REQUEST = "rpc/request"
+    RPC_RESPONSE = "rpc/response"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTopic:
+    """A device-API topic taken apart; `rpc_id` is set only for the two RPC kinds."""
+
+    device_id: str
+    kind: TopicKind
+    rpc_id: str | None = None
+
+
+def _valid_level(level: str) -> bool:
+    # a level used as an id must be non-empty and must not be (or contain) a wildcard
+    return bool(level) and "+" not in level and "#" not in level and "/" not in level and "\0" not in level
+
+
+def _check(name: str, value: str) -> None:
+    if not _valid_level(value):
+        raise ValueError(f"{name} {value!r} cannot be used as an MQTT topic level")
+
+
+def telemetry_topic(device_id: str) -> str:
+    """`v1/devices/{id}/telemetry`."""
+    _check("device id", device_id)
+    return f"{PREFIX}/{device_id}/telemetry"
+
+
+def attributes_topic(device_id: str) -> str:
+    """`v1/devices/{id}/attributes` (client attributes, device → platform)."""
+    _check("device id", device_id)
+    return f"{PREFIX}/{device_id}/attributes"
+
+
+def shared_attributes_topic(device_id: str) -> str:
+    """`v1/devices/{id}/attributes/shared` (platform → device, retained)."""
+    _check("device id", device_id)
+    return f"{PREFIX}/{device_id}/attributes/shared"
+
+
+def rpc_request_topic(device_id: str, rpc_id: str) -> str:
+    """`v1/devices/{id}/rpc/request/{rpc_id}` (platform → device)."""
+    _check("device id", device_id)
+    _check("rpc id", rpc_id)
+    return f"{PREFIX}/{device_id}/rpc/request/{rpc_id}"
+
+
+def rpc_response_topic(device_id: str, rpc_id: str) -> str:
+    """`v1/devices/{id}/rpc/response/{rpc_id}` (device → platform)."""
+    _check("device id", device_id)
+    _check("rpc id", rpc_id)
+    return f"{PREFIX}/{device_id}/rpc/response/{rpc_id}"
+
+
+def device_filter(device_id: str) -> str:
+    """The filter `v1/devices/{id}/#` covering every topic of one device."""
+    _check("device id", device_id)
+    return f"{PREFIX}/{device_id}/#"
+
+
+def wildcard_filter(kind: TopicKind) -> str:
+    """A filter matching `kind` for every device, e.g. `v1/devices/+/telemetry`."""
+    if kind in (TopicKind.RPC_REQUEST, TopicKind.RPC_RESPONSE):
+        return f"{PREFIX}/+/{kind.value}/+"
+    return f"{PREFIX}/+/{kind.value}"
+
+
+def parse_topic(topic: str) -> ParsedTopic | None:
+    """Take a device-API topic apart; None for anything that is not exactly one of the five forms."""
+    levels = topic.split("/")
+    if len(levels) < 4 or levels[0] != "v1" or levels[1] != "devices" or not _valid_level(levels[2]):
+        return None
+    device_id, rest = levels[2], levels[3:]
+    if rest == ["telemetry"]:
+        return ParsedTopic(device_id, TopicKind.TELEMETRY)
+    if rest == ["attributes"]:
+        return ParsedTopic(device_id, TopicKind.ATTRIBUTES)
+    if rest == ["attributes", "shared"]:
+        return ParsedTopic(device_id, TopicKind.SHARED_ATTRIBUTES)
+    if len(rest) == 3 and rest[0] == "rpc" and _valid_level(rest[2]):
+        if rest[1] == "request":
+            return ParsedTopic(device_id, TopicKind.RPC_REQUEST, rest[2])
+        if rest[1] == "response":
+            return ParsedTopic(device_id, TopicKind.RPC_RESPONSE, rest[2])
+    return None
+
+
+def device_may_publish(device_id: str, topic: str) -> bool:
+    """Whether a device may publish to `topic`: its own telemetry, attributes and RPC responses only."""
+    parsed = parse_topic(topic)
+    return (
+        parsed is not None
+        and parsed.device_id == device_id
+        and parsed.kind in (TopicKind.TELEMETRY, TopicKind.ATTRIBUTES, TopicKind.RPC_RESPONSE)
+    )
+
+
+def device_may_subscribe(device_id: str, topic_filter: str) -> bool:
+    """Whether a device may subscribe to `topic_filter`: only filters lying entirely under its own id."""
+    levels = topic_filter.split("/")
+    # `v1/devices/{id}/...` with at least one level after the id; wildcards only below the id level
+    return (
+        len(levels) >= 4
+        and levels[:2] == ["v1", "devices"]
+        and levels[2] == device_id
+        and _valid_level(device_id)
+    )
