@@ -1,0 +1,168 @@
+"""Pieces the ingest benchmarks share: publisher processes, results, machine facts, CPU sampling."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import platform
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from openiiot.sim.load import LoadResult, LoadSpec, run_publisher
+
+
+@dataclass
+class RunResult:
+    """One scenario's figures."""
+
+    scenario: str
+    offered_msg_s: float = 0.0
+    offered_pts_s: float = 0.0
+    delivered_pts_s: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    cpu_busy_pct: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def percentile_ms(self, q: float) -> float | None:
+        """Nearest-rank percentile of the latency samples."""
+        if not self.latencies_ms:
+            return None
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, max(0, round(q / 100.0 * len(ordered)) - 1))]
+
+
+def machine_info() -> dict[str, str]:
+    """CPU model, cores, RAM and Python of this machine."""
+    cpu = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    ram = "unknown"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+        ram = f"{kb / 1024 / 1024:.1f} GiB"
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "ram": ram,
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+    }
+
+
+def cpu_times() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs, for utilisation over an interval."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+class PublisherFleet:
+    """Publisher processes (spawn), each running a share of the devices with its own connections."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        creds: list[tuple[str, str]],
+        spec: LoadSpec,
+        processes: int,
+        start_at: float,
+        stop_at: float,
+    ) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._procs: list[tuple[multiprocessing.process.BaseProcess, object]] = []
+        n = max(1, min(processes, len(creds)))
+        for i in range(n):
+            receiver, sender = ctx.Pipe(duplex=False)
+            phase = (i / n) / spec.rate_hz if spec.rate_hz > 0 else 0.0  # spread the bursts
+            args = (host, port, creds[i::n], spec, start_at, stop_at, sender, phase)
+            proc = ctx.Process(target=run_publisher, args=args, name=f"bench-publisher-{i}", daemon=True)
+            proc.start()
+            sender.close()
+            self._procs.append((proc, receiver))
+
+    def results(self, timeout_s: float) -> list[LoadResult]:
+        """Wait for every process's report; stop the processes that do not answer in time."""
+        deadline = time.monotonic() + timeout_s
+        out: list[LoadResult] = []
+        for proc, receiver in self._procs:
+            with contextlib.suppress(EOFError, OSError):
+                if receiver.poll(max(0.0, deadline - time.monotonic())):  # type: ignore[attr-defined]
+                    out.append(receiver.recv())  # type: ignore[attr-defined]
+            receiver.close()  # type: ignore[attr-defined]
+            proc.join(max(0.1, deadline - time.monotonic()))
+        self.stop()
+        return out
+
+    def stop(self) -> None:
+        """Terminate whatever still runs."""
+        for proc, _ in self._procs:
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+
+
+def wait_port(port: int, timeout_s: float) -> None:
+    """Poll until something accepts TCP connections on 127.0.0.1:port."""
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+def offered(results: list[LoadResult], spec: LoadSpec, label: str, run: RunResult) -> int:
+    """Fill the offered load from the publishers' reports; return the points they published."""
+    published = sum(r.published for r in results)
+    span = max((r.last_publish_s for r in results), default=0) - min(
+        (r.first_publish_s for r in results), default=0
+    )
+    run.offered_msg_s = published / span if span > 0 else 0.0
+    run.offered_pts_s = run.offered_msg_s * spec.points_per_msg
+    connected = sum(r.connected for r in results)
+    devices = sum(r.devices for r in results)
+    if connected < devices:
+        run.notes.append(f"{label}: only {connected}/{devices} devices connected")
+    dropped = sum(r.dropped for r in results)
+    if dropped:
+        run.notes.append(f"{label}: {dropped} messages not sent (device disconnected)")
+    return published * spec.points_per_msg
+
+
+class _CpuSample:
+    def __init__(self) -> None:
+        self.value = 0.0
+        self.done = threading.Event()
+
+    def result(self) -> float:
+        self.done.wait(5)
+        return self.value
+
+
+def sample_cpu_at(window: tuple[float, float]) -> _CpuSample:
+    """Machine-wide CPU utilisation (%) over the measurement window, measured in a thread."""
+    sample = _CpuSample()
+
+    def measure() -> None:
+        time.sleep(max(0.0, window[0] - time.time()))
+        b0, t0 = cpu_times()
+        time.sleep(max(0.0, window[1] - time.time()))
+        b1, t1 = cpu_times()
+        sample.value = 100.0 * (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+        sample.done.set()
+
+    threading.Thread(target=measure, daemon=True).start()
+    return sample

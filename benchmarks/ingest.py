@@ -1,0 +1,254 @@
+"""Ingest benchmark: sustained points/s and publish-to-queryable latency, beside the raw broker limit.
+
+a) raw: broker + publisher processes + a bare paho subscriber that only decodes the JSON;
+b) platform: `openiiot serve` as a subprocess, the same publishers, committed points from /metrics and
+   latency from a prober polling telemetry/latest.
+Talks only to 127.0.0.1, is bounded in time and stops every process it starts. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(ROOT / "src"), str(HERE)]  # runs from a checkout too; `make bench` installs it anyway
+
+import msgspec  # noqa: E402
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+
+from bench_credentials import derive_token  # noqa: E402
+from bench_harness import PublisherFleet, RunResult, machine_info, offered, sample_cpu_at, wait_port  # noqa: E402
+from openiiot.domain.credentials import hash_token  # noqa: E402
+from openiiot.sim.load import LoadSpec  # noqa: E402
+from openiiot.sim.mqtt_pool import free_tcp_port  # noqa: E402
+
+MARK_START = "<!-- bench:ingest:start -->"
+MARK_END = "<!-- bench:ingest:end -->"
+OBSERVER_USER = "observer"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line parameters."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--devices", type=int, default=200, help="simulated devices, each with its own connection")
+    p.add_argument("--keys-per-msg", type=int, default=25)
+    p.add_argument("--entries-per-msg", type=int, default=1, help=">1: list payloads of timestamped entries")
+    p.add_argument("--rate", type=float, default=10.0, help="messages/s per device; 0 = flat out")
+    p.add_argument("--duration", type=float, default=30.0, help="measured seconds, after the warm-up")
+    p.add_argument("--warmup", type=float, default=5.0)
+    p.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    p.add_argument("--mode", choices=["embedded"], default="embedded", help="production mode comes later")
+    p.add_argument(
+        "--broker", choices=["embedded", "mosquitto"], default="embedded", help="broker of the raw run"
+    )
+    p.add_argument("--skip-raw", action="store_true")
+    p.add_argument("--skip-platform", action="store_true")
+    p.add_argument("--probe-devices", type=int, default=5, help="devices the latency prober polls")
+    p.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md", help="'-' = do not write")
+    return p.parse_args(argv)
+
+
+class RawSubscriber:
+    """Subscribes to all telemetry, decodes each message and counts points and latency in the window."""
+
+    def __init__(self, port: int, password: str, window: tuple[float, float]) -> None:
+        self.window = window
+        self.points_in_window = 0
+        self.points_total = 0
+        self.latencies_ms: list[float] = []
+        self._decoder = msgspec.json.Decoder()
+        self._ready = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-observer-raw")
+        self.client.username_pw_set(OBSERVER_USER, password)
+        self.client.on_connect = lambda c, *_: c.subscribe("v1/devices/+/telemetry", qos=1)
+        self.client.on_subscribe = lambda *_: self._ready.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        if not self._ready.wait(15):
+            self.close()
+            raise RuntimeError("the raw subscriber could not subscribe")
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        now = time.time()
+        body = self._decoder.decode(msg.payload)
+        entries = body if isinstance(body, list) else [body]
+        points = sum(len(e["values"]) for e in entries)
+        self.points_total += points
+        if self.window[0] <= now < self.window[1]:
+            self.points_in_window += points
+            self.latencies_ms.append(now * 1000.0 - entries[-1]["ts"])
+
+    def close(self) -> None:
+        """Disconnect."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@contextlib.contextmanager
+def raw_broker(kind: str, secret: str, observer_password: str, workdir: Path) -> Iterator[int]:
+    """Start the broker of the raw run on a free port; yield the port; stop it."""
+    port = free_tcp_port()
+    if kind == "embedded":
+        from openiiot.connectivity.mqtt.broker import BrokerRunConfig, EmbeddedBroker
+
+        config = BrokerRunConfig(
+            host="127.0.0.1",
+            port=port,
+            max_payload_bytes=1 << 20,
+            service_username=OBSERVER_USER,
+            service_password_hash=hash_token(observer_password),
+            credentials_factory="bench_credentials:derived_credentials",
+            credentials_arg=secret,
+        )
+        broker = EmbeddedBroker(config)
+        broker.start()
+        try:
+            yield port
+        finally:
+            broker.stop()
+        return
+    yield from _mosquitto(port, workdir)
+
+
+def _mosquitto(port: int, workdir: Path) -> Iterator[int]:
+    binary = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+    if binary is None:
+        raise SystemExit("--broker mosquitto needs the mosquitto binary")
+    conf = workdir / "mosquitto.conf"
+    user = os.environ.get("USER") or "root"
+    conf.write_text(
+        f"user {user}\nlistener {port} 127.0.0.1\n"
+        "allow_anonymous true\npersistence false\nmax_queued_messages 0\n"
+    )
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, 10.0)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def run_raw(args: argparse.Namespace, spec: LoadSpec) -> RunResult:
+    """The raw limit: broker, publishers and a subscriber that only decodes."""
+    secret = secrets.token_hex(16)
+    observer_password = secrets.token_urlsafe(16)
+    run = RunResult(f"raw: {args.broker} broker + paho subscriber")
+    creds = [(f"bench-{i:05d}", derive_token(secret, f"bench-{i:05d}")) for i in range(args.devices)]
+    with (
+        tempfile.TemporaryDirectory(prefix="openiiot-bench-") as tmp,
+        raw_broker(args.broker, secret, observer_password, Path(tmp)) as port,
+    ):
+        start_at = time.time() + 3.0 + args.devices / 200.0
+        window = (start_at + args.warmup, start_at + args.warmup + args.duration)
+        subscriber = RawSubscriber(port, observer_password, window)
+        try:
+            fleet = PublisherFleet("127.0.0.1", port, creds, spec, args.publishers, start_at, window[1])
+            busy = sample_cpu_at(window)
+            results = fleet.results(timeout_s=window[1] - time.time() + 60.0)
+            published_pts = offered(results, spec, "raw", run)
+            deadline = time.monotonic() + 30.0
+            while subscriber.points_total < published_pts and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            subscriber.close()
+    run.delivered_pts_s = subscriber.points_in_window / args.duration
+    run.latencies_ms = subscriber.latencies_ms
+    run.cpu_busy_pct = busy.result()
+    if subscriber.points_total < published_pts:
+        run.notes.append(f"raw: subscriber got {subscriber.points_total} of {published_pts} points")
+    return run
+
+
+def render(
+    results: list[RunResult], args: argparse.Namespace, spec: LoadSpec, machine: dict[str, str]
+) -> str:
+    """The markdown section with the machine, the parameters and one row per scenario."""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    rate = "flat out" if spec.rate_hz <= 0 else f"{spec.rate_hz:g} msg/s per device"
+    lines = [
+        f"Measured {when} on {machine['cpu']}, {machine['cores']} cores, {machine['ram']} RAM, "
+        f"Python {machine['python']}, {machine['os']}.",
+        "",
+        f"Parameters: {args.devices} devices (one MQTT connection each), {spec.keys_per_msg} keys x "
+        f"{spec.entries_per_msg} entries per message, {rate}, QoS 1, {args.publishers} publisher processes, "
+        f"{args.warmup:g} s warm-up + {args.duration:g} s measured.",
+        "",
+        "| scenario | offered msg/s | offered points/s | delivered / committed points/s | latency p50 ms "
+        "| latency p99 ms | latency samples | machine CPU busy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        p50, p99 = r.percentile_ms(50), r.percentile_ms(99)
+        lines.append(
+            f"| {r.scenario} | {r.offered_msg_s:,.0f} | {r.offered_pts_s:,.0f} | {r.delivered_pts_s:,.0f} | "
+            f"{'-' if p50 is None else f'{p50:,.0f}'} | {'-' if p99 is None else f'{p99:,.0f}'} | "
+            f"{len(r.latencies_ms):,} | {r.cpu_busy_pct:.0f} % |"
+        )
+    notes = [n for r in results for n in r.notes]
+    if notes:
+        lines += ["", "Notes from this run:", *[f"- {n}" for n in notes]]
+    command = " ".join(["python benchmarks/ingest.py", *sys.argv[1:]])
+    lines += ["", f"Command: `{command}`"]
+    return "\n".join(lines)
+
+
+def write_doc(path: Path, section: str) -> None:
+    """Replace the generated section of docs/benchmarks.md, keeping the hand-written text around it."""
+    text = (
+        path.read_text(encoding="utf-8") if path.exists() else f"# Benchmarks\n\n{MARK_START}\n{MARK_END}\n"
+    )
+    if MARK_START not in text or MARK_END not in text:
+        text = text.rstrip() + f"\n\n## Latest ingest run\n\n{MARK_START}\n{MARK_END}\n"
+    head, rest = text.split(MARK_START, 1)
+    _, tail = rest.split(MARK_END, 1)
+    path.write_text(f"{head}{MARK_START}\n{section}\n{MARK_END}{tail}", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the scenarios, print the table and write it to docs/benchmarks.md."""
+    args = parse_args(argv)
+    spec = LoadSpec(args.keys_per_msg, args.entries_per_msg, args.rate)
+    results: list[RunResult] = []
+    if not args.skip_raw:
+        print(f"raw run: {args.broker} broker, {args.devices} devices ...", flush=True)
+        results.append(run_raw(args, spec))
+    if not args.skip_platform:
+        from ingest_platform import run_platform
+
+        print(f"platform run: openiiot serve ({args.mode}), {args.devices} devices ...", flush=True)
+        try:
+            results.append(run_platform(args, spec))
+        except Exception as exc:  # keep the raw figures; say why the platform row is missing
+            print(f"platform run failed: {exc}", file=sys.stderr, flush=True)
+            failed = RunResult(f"platform: openiiot serve ({args.mode})")
+            failed.notes.append(
+                f"platform run failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            )
+            results.append(failed)
+    section = render(results, args, spec, machine_info())
+    print()
+    print(section)
+    if str(args.output) != "-":
+        write_doc(args.output, section)
+        print(f"\nwritten to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

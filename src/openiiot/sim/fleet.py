@@ -1,0 +1,187 @@
+"""Simulated devices and the models that feed them: a station feeds several devices, a joint one."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from openiiot.domain.errors import NotFound, ValidationFailed
+from openiiot.sim.robot import JointSpec, RobotJoint
+from openiiot.sim.station import CompressorStation, StationSpec
+
+COMPRESSOR = "compressor"
+FLOW_METER = "flow_meter"
+PRESSURE_SENSOR = "pressure_sensor"
+ROBOT_JOINT = "robot_joint"
+DEVICE_MODELS = (COMPRESSOR, FLOW_METER, PRESSURE_SENSOR, ROBOT_JOINT)
+_STATION_MODELS = (COMPRESSOR, FLOW_METER, PRESSURE_SENSOR)
+MAX_COMPRESSORS_PER_STATION = 4
+_DEFAULT_COMPRESSORS = 3  # a station listed only by its meters still needs air to measure
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedDevice:
+    """A device the simulator publishes for, with its MQTT credentials and model kind."""
+
+    device_id: str
+    token: str
+    model: str
+    group: str | None = None  # devices with the same group share one station model
+
+    def __post_init__(self) -> None:
+        if self.model not in DEVICE_MODELS:
+            raise ValidationFailed(
+                f"model {self.model!r} must be one of {', '.join(DEVICE_MODELS)}", field="model"
+            )
+        if not self.device_id:
+            raise ValidationFailed("device_id must not be empty", field="device_id")
+
+
+Reading = tuple[SimulatedDevice, dict[str, float]]
+
+
+class ModelGroup(Protocol):
+    """One simulated physical system and the devices that report it."""
+
+    devices: list[SimulatedDevice]
+
+    def advance(self, dt_s: float) -> None:
+        """Move the physics forward."""
+
+    def readings(self) -> list[Reading]:
+        """What each device reports now."""
+
+
+class StationGroup:
+    """A compressor station reported by its compressors, a header flow meter and a pressure sensor."""
+
+    def __init__(
+        self, devices: list[SimulatedDevice], seed: int, start_ts_ms: int, spec: StationSpec | None = None
+    ) -> None:
+        self.devices = devices
+        n_listed = sum(1 for d in devices if d.model == COMPRESSOR)
+        base = spec or StationSpec()
+        self.station = CompressorStation(
+            replace(base, n_compressors=n_listed or _DEFAULT_COMPRESSORS), seed, start_ts_ms
+        )
+
+    def advance(self, dt_s: float) -> None:
+        """Move the station forward."""
+        self.station.advance(dt_s)
+
+    def readings(self) -> list[Reading]:
+        """Compressors in listed order, then the meters."""
+        out: list[Reading] = []
+        compressors = iter(self.station.compressors)
+        for device in self.devices:
+            if device.model == COMPRESSOR:
+                out.append((device, next(compressors).telemetry()))
+            elif device.model == FLOW_METER:
+                out.append((device, self.station.flow_meter_telemetry()))
+            else:
+                out.append((device, self.station.pressure_sensor_telemetry()))
+        return out
+
+    def command(self, device_id: str, name: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Route an RPC-style command to the compressor reported by `device_id`."""
+        compressors = iter(self.station.compressors)
+        for device in self.devices:
+            if device.model == COMPRESSOR:
+                compressor = next(compressors)
+                if device.device_id == device_id:
+                    return compressor.command(name, params)
+        raise NotFound("compressor", device_id)
+
+
+class RobotGroup:
+    """One robot joint reported by one device."""
+
+    def __init__(self, device: SimulatedDevice, seed: int, spec: JointSpec | None = None) -> None:
+        self.devices = [device]
+        self.joint = RobotJoint(spec or JointSpec(), seed)
+
+    def advance(self, dt_s: float) -> None:
+        """Move the joint forward."""
+        self.joint.advance(dt_s)
+
+    def readings(self) -> list[Reading]:
+        """The joint's readings."""
+        return [(self.devices[0], self.joint.telemetry())]
+
+
+def read_devices_csv(path: Path) -> list[SimulatedDevice]:
+    """Read `device_id,access_token,model[,group]` rows (a header row is required)."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"device_id", "access_token", "model"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValidationFailed(f"CSV {path} lacks columns {sorted(missing)}", field="devices")
+        devices = []
+        for row in reader:
+            devices.append(
+                SimulatedDevice(
+                    row["device_id"].strip(),
+                    row["access_token"].strip(),
+                    row["model"].strip(),
+                    (row.get("group") or "").strip() or None,
+                )
+            )
+    if not devices:
+        raise ValidationFailed(f"CSV {path} lists no devices", field="devices")
+    return devices
+
+
+def _group_seed(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def partition_stations(devices: Iterable[SimulatedDevice]) -> list[list[SimulatedDevice]]:
+    """Station device lists: by `group` where given, else consecutive rows (compressors, then meters)."""
+    named: dict[str, list[SimulatedDevice]] = {}
+    stations: list[list[SimulatedDevice]] = []
+    current: list[SimulatedDevice] = []
+    for device in devices:
+        if device.model not in _STATION_MODELS:
+            continue
+        if device.group is not None:
+            if device.group not in named:
+                named[device.group] = []
+                stations.append(named[device.group])
+            named[device.group].append(device)
+            continue
+        taken = sum(1 for d in current if d.model == device.model)
+        limit = MAX_COMPRESSORS_PER_STATION if device.model == COMPRESSOR else 1
+        has_meter = any(d.model != COMPRESSOR for d in current)
+        # a station lists its compressors first, then its meters; a compressor after a meter starts anew
+        if current and (taken >= limit or (device.model == COMPRESSOR and has_meter)):
+            current = []
+        if not current:
+            stations.append(current)
+        current.append(device)
+    return stations
+
+
+def build_groups(
+    devices: list[SimulatedDevice],
+    seed: int,
+    start_ts_ms: int,
+    station_spec: StationSpec | None = None,
+    joint_spec: JointSpec | None = None,
+) -> list[ModelGroup]:
+    """Models for a device list; the same list, seed and start time give identical series."""
+    ids = [d.device_id for d in devices]
+    if len(set(ids)) != len(ids):
+        raise ValidationFailed("device ids must be unique", field="device_id")
+    groups: list[ModelGroup] = [
+        StationGroup(members, _group_seed(seed, i), start_ts_ms, station_spec)
+        for i, members in enumerate(partition_stations(devices))
+    ]
+    offset = len(groups)
+    robots = [d for d in devices if d.model == ROBOT_JOINT]
+    groups.extend(RobotGroup(d, _group_seed(seed, offset + i), joint_spec) for i, d in enumerate(robots))
+    return groups
