@@ -1,0 +1,71 @@
+"""The management services as one object: what the API, the console and the CLI call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from openiiot.services.attributes import AttributeService, SharedAttributesCallback
+from openiiot.services.auth import AuthService, PasswordHashing
+from openiiot.services.devices import DeviceService
+from openiiot.services.health import HealthService
+from openiiot.services.ports import Clock, TelemetryStore, UnitOfWorkFactory
+from openiiot.services.profiles import ProfileService
+from openiiot.services.provisioning import ProvisioningService
+from openiiot.services.sites import AssetService, SiteService
+from openiiot.services.telemetry_queries import TelemetryQueryService
+from openiiot.services.tenants import TenantService
+from openiiot.services.users import UserService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Every management handler, wired to the same stores."""
+
+    auth: AuthService
+    tenants: TenantService
+    users: UserService
+    sites: SiteService
+    assets: AssetService
+    profiles: ProfileService
+    devices: DeviceService
+    attributes: AttributeService
+    telemetry: TelemetryQueryService
+    provisioning: ProvisioningService
+    health: HealthService
+
+
+def _ignore_device(_device_id: str) -> None:
+    return None
+
+
+def _ignore_shared(_device_id: str, _values: object) -> None:
+    return None
+
+
+def build_services(
+    uow: UnitOfWorkFactory,
+    telemetry: TelemetryStore,
+    clock: Clock,
+    jwt_secret: str,
+    jwt_ttl_s: int,
+    *,
+    on_device_changed: Callable[[str], None] = _ignore_device,
+    on_shared_attributes: SharedAttributesCallback = _ignore_shared,
+    passwords: PasswordHashing | None = None,
+) -> Services:
+    """Wire the handlers; the callbacks drop ingest cache entries and push shared attributes to devices."""
+    hashing = passwords or PasswordHashing()
+    return Services(
+        auth=AuthService(uow, clock, jwt_secret, jwt_ttl_s, hashing),
+        tenants=TenantService(uow),
+        users=UserService(uow, hashing),
+        sites=SiteService(uow),
+        assets=AssetService(uow),
+        profiles=ProfileService(uow, on_device_changed),
+        devices=DeviceService(uow, telemetry, clock, on_device_changed),
+        attributes=AttributeService(uow, clock, on_shared_attributes),
+        telemetry=TelemetryQueryService(uow, telemetry, clock),
+        provisioning=ProvisioningService(uow, clock, on_device_changed),
+        health=HealthService(uow, telemetry),
+    )
