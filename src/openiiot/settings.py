@@ -13,7 +13,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="OPENIIOT_", extra="ignore")
 
-    data_dir: Path = Field(Path("./var"), description="Where embedded mode keeps its SQLite, DuckDB and secrets")
+    data_dir: Path = Field(
+        Path("./var"), description="Where embedded mode keeps its SQLite, DuckDB and secrets"
+    )
     http_host: str = Field("127.0.0.1", description="Address the HTTP API listens on")
     http_port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP API and device HTTP API")
     mqtt_host: str = Field("127.0.0.1", description="Address the embedded MQTT broker listens on")
@@ -23,7 +25,8 @@ class Settings(BaseSettings):
     )
     mqtt_url: str | None = Field(None, description="External broker URL; unset = embedded amqtt broker")
     jwt_secret: str | None = Field(
-        None, description="Secret signing user tokens; unset in embedded mode = generated once in the data dir"
+        None,
+        description="Secret signing user tokens; unset in embedded mode = generated once in the data dir",
     )
     jwt_ttl_s: int = Field(900, ge=60, le=86400, description="Lifetime of an access token")
     max_payload_bytes: int = Field(65536, ge=256, le=16 * 1024 * 1024, description="Largest accepted payload")
@@ -35,7 +38,9 @@ class Settings(BaseSettings):
     admin_password: str | None = Field(
         None, description="Password of the first platform admin `admin`; unset = generated and printed once"
     )
-    demo_password: str | None = Field(None, description="Admin password for `openiiot demo`; unset = generated")
+    demo_password: str | None = Field(
+        None, description="Admin password for `openiiot demo`; unset = generated"
+    )
     log_level: str = Field("INFO", description="Python logging level")
 
     @field_validator("log_level")

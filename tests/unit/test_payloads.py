@@ -48,9 +48,7 @@ def decode(payload: bytes | str, policy: KeyPolicy | None = None) -> tuple[list[
 # --- strategies -------------------------------------------------------------------------------------------
 
 keys = st.from_regex(r"[A-Za-z0-9_.\-]{1,64}", fullmatch=True).filter(lambda k: k not in ("ts", "values"))
-texts = st.text(
-    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=20
-)
+texts = st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=20)
 scalars = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.integers(min_value=-(2**63), max_value=2**63),

@@ -20,7 +20,6 @@ from openiiot.domain.model import (
     AttributeScope,
     Device,
     DeviceProfile,
-    JsonValue,
     Site,
     Tenant,
     User,
@@ -106,7 +105,9 @@ class ProfileRepository(Protocol):
     def add(self, profile: DeviceProfile) -> None: ...
     def get(self, tenant_id: str | None, profile_id: str) -> DeviceProfile: ...
     def get_by_name(self, tenant_id: str, name: str) -> DeviceProfile: ...
-    def list(self, tenant_id: str | None, *, offset: int = 0, limit: int = 100) -> builtins.list[DeviceProfile]: ...
+    def list(
+        self, tenant_id: str | None, *, offset: int = 0, limit: int = 100
+    ) -> builtins.list[DeviceProfile]: ...
     def update(self, profile: DeviceProfile) -> None: ...
     def delete(self, tenant_id: str | None, profile_id: str) -> None: ...
 
@@ -225,7 +226,7 @@ class TelemetryStore(Protocol):
         aggregates: Sequence[Aggregate],
         timezone: str = "UTC",
     ) -> dict[str, list[AggregateRow]]:
-        """Aggregates per key per interval; day and month buckets follow `timezone`. Empty buckets are omitted.
+        """Aggregates per key per interval; day and month buckets follow `timezone`; empty buckets omitted.
 
         Long ranges are answered from the 1-minute or 1-hour rollups when the interval is a multiple of them.
         """
@@ -251,7 +252,7 @@ class TelemetryStore(Protocol):
         """Consumption of a cumulative counter per interval.
 
         A decrease is a meter reset (consumption restarts from the new value) unless `rollover_at` is given
-        and the previous value was near it, in which case the counter wrapped: delta = rollover_at - prev + new.
+        and the previous value was near it: then the counter wrapped, delta = rollover_at - prev + new.
         Deltas between consecutive samples are attributed to the interval of the later sample.
         """
         ...

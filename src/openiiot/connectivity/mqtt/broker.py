@@ -189,8 +189,10 @@ async def _serve(config: BrokerRunConfig, ready: Connection | None) -> None:
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    # Ctrl-C reaches the whole process group; the platform process decides when the broker stops (last,
+    # after the consumer has drained), so the broker ignores SIGINT and stops on SIGTERM from its parent.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
     await broker.start()
     log.info("mqtt broker listening", extra={"host": config.host, "port": config.port})
     if ready is not None:

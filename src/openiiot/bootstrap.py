@@ -1,0 +1,202 @@
+"""The composition root: builds adapters from Settings and wires the services.
+
+Only this module imports concrete adapters. Nothing is created at import time: `build_platform` creates
+stores and services, `Platform.start` starts the broker, the ingest worker and the MQTT consumer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from prometheus_client import CollectorRegistry
+
+from openiiot.connectivity.http.device_api import create_device_router
+from openiiot.connectivity.mqtt.broker import BrokerRunConfig, EmbeddedBroker
+from openiiot.connectivity.mqtt.consumer import MqttIngestConsumer
+from openiiot.connectivity.mqtt.publisher import MqttPlatformPublisher
+from openiiot.domain.credentials import hash_token
+from openiiot.domain.errors import ConfigurationError
+from openiiot.services.clock import SystemClock
+from openiiot.services.device_directory import DeviceDirectory
+from openiiot.services.ingest import IngestPipeline
+from openiiot.services.management import build_services
+from openiiot.services.metrics import IngestMetrics
+from openiiot.services.ports import Clock, TelemetryStore, UnitOfWorkFactory
+from openiiot.settings import Settings
+from openiiot.storage.sql.credentials import open_credential_lookup
+from openiiot.storage.sql.engine import create_metadata_engine, sqlite_url
+from openiiot.storage.sql.migrate import upgrade_to_head
+from openiiot.storage.sql.uow import SqlUnitOfWorkFactory
+from openiiot.storage.telemetry.duckdb_store import DuckDBTelemetryStore
+
+log = logging.getLogger(__name__)
+
+SERVICE_USERNAME = "openiiot-platform"
+
+
+def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
+    """The JWT secret and MQTT service password, generated once and kept in the data dir (mode 0600)."""
+    path = data_dir / "secrets.json"
+    values: dict[str, str] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    missing = [name for name in ("jwt_secret", "mqtt_service_password") if not values.get(name)]
+    if missing:
+        for name in missing:
+            values[name] = secrets.token_urlsafe(32)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(values, fh)
+        tmp.replace(path)
+    return values
+
+
+def check_port_free(host: str, port: int, what: str) -> None:
+    """Fail fast, with a message that says what to change, when a port is already taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            env = "OPENIIOT_HTTP_PORT" if what == "HTTP" else "OPENIIOT_MQTT_PORT"
+            raise ConfigurationError(
+                f"{what} port {port} on {host} is already in use; stop the other program or set {env}"
+            ) from exc
+
+
+@dataclass
+class Platform:
+    """Everything one platform process needs, wired together."""
+
+    settings: Settings
+    clock: Clock
+    uow: UnitOfWorkFactory
+    telemetry: TelemetryStore
+    services: Any
+    directory: DeviceDirectory
+    ingest: IngestPipeline
+    metrics: IngestMetrics
+    registry: CollectorRegistry
+    service_password: str
+    database_url: str
+    extra_routers: list[APIRouter] = field(default_factory=list)
+    broker: EmbeddedBroker | None = None
+    consumer: MqttIngestConsumer | None = None
+    publisher: MqttPlatformPublisher | None = None
+
+    def start(self) -> None:
+        """Start the embedded broker (if any), the ingest worker and the MQTT consumer."""
+        s = self.settings
+        if s.mqtt_url is None:
+            check_port_free(s.mqtt_host, s.mqtt_port, "MQTT")
+            self.broker = EmbeddedBroker(
+                BrokerRunConfig(
+                    host=s.mqtt_host,
+                    port=s.mqtt_port,
+                    max_payload_bytes=s.max_payload_bytes,
+                    service_username=SERVICE_USERNAME,
+                    service_password_hash=hash_token(self.service_password),
+                    credentials_factory="openiiot.storage.sql.credentials:open_credential_lookup",
+                    credentials_arg=self.database_url,
+                )
+            )
+            self.broker.start()
+        else:
+            raise ConfigurationError("external brokers (OPENIIOT_MQTT_URL) arrive with production mode")
+        self.ingest.start()
+        self.publisher = MqttPlatformPublisher(
+            host=s.mqtt_host, port=s.mqtt_port, username=SERVICE_USERNAME, password=self.service_password
+        )
+        self.publisher.start()
+        self.consumer = MqttIngestConsumer(
+            host=s.mqtt_host,
+            port=s.mqtt_port,
+            username=SERVICE_USERNAME,
+            password=self.service_password,
+            submit=self.ingest.submit,
+            clock=self.clock,
+        )
+        self.consumer.start()
+
+    def stop(self) -> None:
+        """Stop in reverse order: no new messages, drain and commit, then the broker and stores."""
+        if self.consumer is not None:
+            self.consumer.stop()
+        self.ingest.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        self.telemetry.close()
+
+
+def build_platform(settings: Settings) -> Platform:
+    """Create the data directory, apply migrations, open the stores and wire the services."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret_values = load_or_create_secrets(settings.data_dir)
+    database_url = settings.database_url or sqlite_url(settings.sqlite_path)
+    try:
+        engine = create_metadata_engine(database_url)
+        upgrade_to_head(engine)
+    except ConfigurationError:
+        raise
+    except Exception as exc:
+        raise ConfigurationError(f"cannot open the metadata database {database_url!r}: {exc}") from exc
+    uow = SqlUnitOfWorkFactory(engine)
+    telemetry = DuckDBTelemetryStore(settings.duckdb_path)
+    clock = SystemClock()
+    registry = CollectorRegistry()
+    metrics = IngestMetrics(registry)
+    directory = DeviceDirectory(uow)
+    ingest = IngestPipeline(
+        directory=directory,
+        uow=uow,
+        store=telemetry,
+        clock=clock,
+        metrics=metrics,
+        max_payload_bytes=settings.max_payload_bytes,
+        max_future_ms=settings.max_future_skew_s * 1000,
+        max_past_ms=settings.max_past_age_days * 86_400_000,
+        queue_size=settings.ingest_queue_size,
+        batch_max=settings.ingest_batch_max,
+        batch_wait_ms=settings.ingest_batch_wait_ms,
+    )
+    platform: Platform
+
+    def on_shared_attributes(device_id: str, values: dict[str, Any]) -> None:
+        if platform.publisher is not None:
+            platform.publisher.publish_shared_attributes(device_id, values)
+
+    services = build_services(
+        uow=uow,
+        telemetry=telemetry,
+        clock=clock,
+        jwt_secret=settings.jwt_secret or secret_values["jwt_secret"],
+        jwt_ttl_s=settings.jwt_ttl_s,
+        on_device_changed=directory.invalidate,
+        on_shared_attributes=on_shared_attributes,
+    )
+    lookup = open_credential_lookup(database_url)
+    device_router = create_device_router(ingest, lookup, clock, settings.max_payload_bytes)
+    platform = Platform(
+        settings=settings,
+        clock=clock,
+        uow=uow,
+        telemetry=telemetry,
+        services=services,
+        directory=directory,
+        ingest=ingest,
+        metrics=metrics,
+        registry=registry,
+        service_password=secret_values["mqtt_service_password"],
+        database_url=database_url,
+        extra_routers=[device_router],
+    )
+    return platform

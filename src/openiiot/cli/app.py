@@ -1,0 +1,107 @@
+"""The `openiiot` command line: serve, demo, devices, sim."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from openiiot.api.app import create_app
+from openiiot.bootstrap import Platform, build_platform, check_port_free
+from openiiot.cli.devices import app as devices_app
+from openiiot.cli.sim import app as sim_app
+from openiiot.domain.errors import ConfigurationError
+from openiiot.settings import Settings, load_settings
+
+app = typer.Typer(help="OpenIIoT — open-source industrial internet platform.", no_args_is_help=True)
+app.add_typer(devices_app, name="devices")
+app.add_typer(sim_app, name="sim")
+console = Console()
+
+
+def configure_logging(settings: Settings) -> None:
+    """Plain structured-enough logging to stderr."""
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+
+
+def ensure_admin(platform: Platform, password: str | None) -> str | None:
+    """Create the platform admin `admin` on first start; return the password when it was generated here."""
+    chosen = password or secrets.token_urlsafe(12)
+    created = platform.services.auth.ensure_admin("admin", chosen)
+    return chosen if created and password is None else None
+
+
+def run_platform(settings: Settings, before_serve: Callable[[Platform], Callable[[], None] | None]) -> None:
+    """Build and start the platform, run `before_serve`, serve HTTP until Ctrl-C, then stop cleanly."""
+    configure_logging(settings)
+    try:
+        check_port_free(settings.http_host, settings.http_port, "HTTP")
+        platform = build_platform(settings)
+    except ConfigurationError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    try:
+        platform.start()
+    except ConfigurationError as exc:
+        platform.stop()
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    after = None
+    try:
+        after = before_serve(platform)
+        uvicorn.run(
+            create_app(platform),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+        )
+    finally:
+        if after is not None:
+            after()
+        platform.stop()
+        console.print("OpenIIoT stopped.")
+
+
+@app.command()
+def serve(
+    role: str = typer.Option("all", help="Process role; embedded mode runs everything in one process."),
+) -> None:
+    """Run the platform: embedded broker, ingest and the HTTP API."""
+    if role != "all":
+        console.print("[bold red]error:[/] roles other than 'all' arrive with production mode")
+        raise typer.Exit(2)
+    settings = load_settings()
+
+    def announce(platform: Platform) -> None:
+        generated = ensure_admin(platform, settings.admin_password)
+        base = f"http://{settings.http_host}:{settings.http_port}"
+        console.print(f"OpenIIoT API: {base}/docs   MQTT: {settings.mqtt_host}:{settings.mqtt_port}")
+        if generated:
+            console.print(f"Created platform admin: user [bold]admin[/], password [bold]{generated}[/]")
+
+    run_platform(settings, lambda p: announce(p))
+
+
+@app.command()
+def demo() -> None:
+    """Run the platform with a demo enterprise and simulated devices publishing over MQTT."""
+    from openiiot.cli.demo import start_demo
+
+    settings = load_settings()
+    run_platform(settings, lambda p: start_demo(p, settings, console))
+
+
+def main() -> None:
+    """Entry point of the `openiiot` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
