@@ -20,16 +20,20 @@ from prometheus_client import CollectorRegistry
 
 from openiiot.connectivity.http.device_api import create_device_router
 from openiiot.connectivity.mqtt.broker import BrokerRunConfig, EmbeddedBroker
+from openiiot.connectivity.mqtt.broker_metrics import BrokerStatsCollector
 from openiiot.connectivity.mqtt.consumer import MqttIngestConsumer
 from openiiot.connectivity.mqtt.publisher import MqttPlatformPublisher
 from openiiot.domain.credentials import hash_token
 from openiiot.domain.errors import ConfigurationError
+from openiiot.domain.model import AttributeScope
 from openiiot.services.clock import SystemClock
 from openiiot.services.device_directory import DeviceDirectory
 from openiiot.services.ingest import IngestPipeline
 from openiiot.services.management import build_services
 from openiiot.services.metrics import IngestMetrics
 from openiiot.services.ports import Clock, TelemetryStore, UnitOfWorkFactory
+from openiiot.services.retention import apply_retention
+from openiiot.services.scheduler import PeriodicJob
 from openiiot.settings import Settings
 from openiiot.storage.sql.credentials import open_credential_lookup
 from openiiot.storage.sql.engine import create_metadata_engine, sqlite_url
@@ -90,6 +94,7 @@ class Platform:
     broker: EmbeddedBroker | None = None
     consumer: MqttIngestConsumer | None = None
     publisher: MqttPlatformPublisher | None = None
+    jobs: list[PeriodicJob] = field(default_factory=list)
 
     def start(self) -> None:
         """Start the embedded broker (if any), the ingest worker and the MQTT consumer."""
@@ -124,9 +129,29 @@ class Platform:
             clock=self.clock,
         )
         self.consumer.start()
+        consumer = self.consumer
+        self.registry.register(BrokerStatsCollector(lambda: consumer.broker_stats))
+        self.jobs = [
+            PeriodicJob("retention", 3600, lambda: apply_retention(self.uow, self.telemetry, self.clock)),
+        ]
+        for job in self.jobs:
+            job.start()
+
+    def push_shared_attributes(self, device_id: str) -> None:
+        """Publish the device's complete shared-attribute set, retained (a retained message replaces all)."""
+        if self.publisher is None:
+            return
+        with self.uow() as uow:
+            shared = uow.attributes.list(device_id, AttributeScope.SHARED)
+        if shared:
+            self.publisher.publish_shared_attributes(device_id, {a.key: a.value for a in shared})
+        else:
+            self.publisher.clear_shared_attributes(device_id)
 
     def stop(self) -> None:
         """Stop in reverse order: no new messages, drain and commit, then the broker and stores."""
+        for job in self.jobs:
+            job.stop()
         if self.consumer is not None:
             self.consumer.stop()
         self.ingest.stop()
@@ -171,8 +196,7 @@ def build_platform(settings: Settings) -> Platform:
     platform: Platform
 
     def on_shared_attributes(device_id: str, values: dict[str, Any]) -> None:
-        if platform.publisher is not None:
-            platform.publisher.publish_shared_attributes(device_id, values)
+        platform.push_shared_attributes(device_id)
 
     services = build_services(
         uow=uow,

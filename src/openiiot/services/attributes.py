@@ -87,3 +87,5 @@ class AttributeService:
             uow.devices.get(scope_of(principal), device_id)
             uow.attributes.delete(device_id, scope, key)
             uow.commit()
+        if scope is AttributeScope.SHARED:
+            self._on_shared(device_id, {})
