@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from tests.unit.management_fixtures import PLATFORM_ADMIN, build_harness, populate_tenant
+
 from openiiot.domain.telemetry import TelemetryBatch
 from openiiot.services.retention import DAY_MS, apply_retention
-from tests.unit.management_fixtures import PLATFORM_ADMIN, build_harness, populate_tenant
 
 
 def test_each_tenant_keeps_exactly_its_retention_period() -> None:
