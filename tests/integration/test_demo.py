@@ -138,3 +138,55 @@ def test_serve_reports_a_port_in_use_clearly(tmp_path: Path, ports: tuple[int, i
     assert process.returncode == 2
     assert f"HTTP port {http_port}" in output
     assert "OPENIIOT_HTTP_PORT" in output
+
+
+def test_cli_provisions_devices_from_csv_with_a_per_row_report(
+    tmp_path: Path, ports: tuple[int, int]
+) -> None:
+    http_port, mqtt_port = ports
+    process = _start(tmp_path, http_port, mqtt_port, command="serve")
+    try:
+        base = f"http://127.0.0.1:{http_port}"
+        with httpx.Client(base_url=base, timeout=10) as client:
+            headers = {"Authorization": f"Bearer {_login(client, time.monotonic() + 60)}"}
+            tenant = client.post("/api/v1/tenants", json={"name": "CLI works"}, headers=headers).json()
+            client.post(
+                "/api/v1/device-profiles",
+                json={"tenant_id": tenant["id"], "name": "meter", "keys": [{"key": "energy_kwh"}]},
+                headers=headers,
+            ).raise_for_status()
+        sheet = tmp_path / "devices.csv"
+        sheet.write_text("name,profile\nM1,meter\nM2,no-such-profile\n,meter\nM3,meter\n", encoding="utf-8")
+        out = tmp_path / "tokens.csv"
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "openiiot.cli.app",
+                "devices",
+                "provision",
+                "--csv",
+                str(sheet),
+                "--tenant-id",
+                tenant["id"],
+                "--out",
+                str(out),
+                "--url",
+                base,
+                "--password",
+                "demo-test-password",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+    finally:
+        _stop(process)
+    assert result.returncode == 1, result.stdout + result.stderr  # some rows were rejected
+    assert "Created: 2" in result.stdout
+    assert "Rejected rows: 2" in result.stdout
+    rows = out.read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "device_id,name,access_token"
+    assert sorted(r.split(",")[1] for r in rows[1:]) == ["M1", "M3"]
+    assert all(len(r.split(",")[2]) == 43 for r in rows[1:])  # 32 random bytes, URL-safe
