@@ -1,0 +1,390 @@
+"""Pure evaluation of an alarm rule over one originator's samples: (state, samples, now) -> (state, changes).
+
+Time model: values are sample-and-hold; conditions can only change at a sample's timestamp or at a timer
+deadline (a duration completing, a window sample expiring, a no-data/inactivity timeout, an on/off-delay
+expiring). The evaluator visits exactly those instants in order, so a transition carries the instant it
+really happened, however the samples were batched and whenever `tick` is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+from itertools import groupby
+
+from openiiot.domain.alarms.conditions import (
+    AllOf,
+    AnyOf,
+    Condition,
+    CountInWindow,
+    Deviation,
+    Duration,
+    Inactive,
+    NoData,
+    Not,
+    RateOfChange,
+    Source,
+    Threshold,
+    Value,
+    compare,
+    walk,
+)
+from openiiot.domain.alarms.conditions import Range as RangeCond
+from openiiot.domain.alarms.leaves import append_bounded, deviates, drop_before, leaf_holds, rate_of
+from openiiot.domain.alarms.rules import AlarmRule, Severity, rule_fingerprint
+from openiiot.domain.alarms.state import RuleState
+
+MAX_STEPS_PER_CALL = 100_000  # deadlines visited per call; a guard, far above any real rule's needs
+RawSample = tuple[int, str, float | str | bool | None]  # ts_ms, key, value
+
+
+class TransitionKind(StrEnum):
+    """What happened to the rule's alarm."""
+
+    RAISE = "raise"
+    ESCALATE = "escalate"
+    DEESCALATE = "deescalate"
+    CLEAR = "clear"
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmTransition:
+    """One change of the alarm a rule holds for one originator, at the instant it happened."""
+
+    kind: TransitionKind
+    rule_id: str
+    alarm_type: str
+    severity: Severity  # the new severity; for CLEAR the severity that cleared
+    previous_severity: Severity | None
+    ts_ms: int
+    latching: bool
+    values: tuple[tuple[str, Value], ...] = ()  # latest telemetry of the rule's keys, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class EvalContext:
+    """What the caller knows about the originator beyond its samples."""
+
+    attributes: Mapping[str, float | str | bool] = field(default_factory=dict)
+    last_activity_ms: int | None = None  # from the connectivity tracker (any message, connect, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """Per-rule lookups, computed once per rule."""
+
+    nodes: tuple[tuple[str, Condition], ...]  # every node of every tree, post-order
+    by_key: Mapping[str, tuple[tuple[str, CountInWindow | RateOfChange | Deviation], ...]]
+    keys: frozenset[str]  # telemetry keys whose latest value the rule reads
+
+
+def _telemetry_key(node: Condition) -> str | None:
+    if isinstance(node, Threshold | RangeCond):
+        return node.key if node.source is Source.TELEMETRY else None
+    if isinstance(node, RateOfChange | Deviation | NoData):
+        return node.key
+    if isinstance(node, CountInWindow):
+        return node.condition.key
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _index(rule: AlarmRule) -> _Index:
+    roots = [(f"levels[{i}].condition", lv.condition) for i, lv in enumerate(rule.levels)]
+    if rule.clear.condition is not None:
+        roots.append(("clear.condition", rule.clear.condition))
+    nodes = tuple(item for path, root in roots for item in walk(root, path))
+    by_key: dict[str, list[tuple[str, CountInWindow | RateOfChange | Deviation]]] = {}
+    for path, node in nodes:
+        if isinstance(node, CountInWindow | RateOfChange | Deviation):
+            key = node.condition.key if isinstance(node, CountInWindow) else node.key
+            by_key.setdefault(key, []).append((path, node))
+    keys = frozenset(k for _, node in nodes if (k := _telemetry_key(node)) is not None)
+    return _Index(nodes, {k: tuple(v) for k, v in by_key.items()}, keys)
+
+
+def evaluate(
+    rule: AlarmRule,
+    state: RuleState,
+    samples: Sequence[RawSample],
+    now_ms: int,
+    context: EvalContext | None = None,
+) -> tuple[RuleState, list[AlarmTransition]]:
+    """Advance `state` over `samples` of ONE originator (time order) and up to `now_ms`; pure.
+
+    Samples older than the last evaluated instant are ignored (too late to change a decision already
+    taken). When `now_ms` lies before the newest sample, evaluation ends at that sample.
+    """
+    run = _Run(rule, _rebase(state, rule_fingerprint(rule)), context or EvalContext())
+    s = run.s
+    ordered = sorted(samples, key=lambda sample: sample[0])
+    for ts_ms, group in groupby(ordered, key=lambda sample: sample[0]):
+        if s.last_eval_ms is not None and ts_ms < s.last_eval_ms:
+            continue
+        if s.started_ms is None:
+            s.started_ms = ts_ms
+        run.advance_to(ts_ms)
+        run.ingest(ts_ms, group)
+        run.step(ts_ms)
+    if s.started_ms is None:
+        s.started_ms = now_ms
+    if s.last_eval_ms is None or now_ms >= s.last_eval_ms:
+        run.advance_to(now_ms)
+        run.step(now_ms)
+    return s, run.transitions
+
+
+def tick(
+    rule: AlarmRule, state: RuleState, now_ms: int, context: EvalContext | None = None
+) -> tuple[RuleState, list[AlarmTransition]]:
+    """Advance time without samples: no-data, inactivity, durations and delays that complete by `now_ms`."""
+    return evaluate(rule, state, (), now_ms, context)
+
+
+def release_alarm(state: RuleState) -> RuleState:
+    """The state after an operator cleared the alarm by hand: a condition still present raises anew."""
+    s = state.copy()
+    s.active_severity = None
+    s.clear_since_ms = None
+    return s
+
+
+def _rebase(state: RuleState, fingerprint: str) -> RuleState:
+    if state.rule_fingerprint == fingerprint:
+        return state.copy()
+    # The rule changed: node paths may now name other nodes, so timers and windows restart; the open
+    # alarm and the latest values carry over so an edited rule neither re-raises nor forgets it.
+    return RuleState(
+        rule_fingerprint=fingerprint,
+        started_ms=state.started_ms,
+        last_eval_ms=state.last_eval_ms,
+        last_activity_ms=state.last_activity_ms,
+        active_severity=state.active_severity,
+        latest=dict(state.latest),
+    )
+
+
+def _as_value(value: float | str | bool) -> Value:
+    return value if isinstance(value, str) else float(value)
+
+
+class _Run:
+    """One evaluate call: mutates its own copy of the state and collects transitions."""
+
+    def __init__(self, rule: AlarmRule, state: RuleState, context: EvalContext) -> None:
+        self.rule = rule
+        self.s = state
+        self.ctx = context
+        self.index = _index(rule)
+        self.transitions: list[AlarmTransition] = []
+
+    # --- time ------------------------------------------------------------------------------------
+
+    def advance_to(self, limit_ms: int) -> None:
+        """Visit every timer deadline strictly before `limit_ms`."""
+        for _ in range(MAX_STEPS_PER_CALL):
+            deadline = self.next_deadline()
+            if deadline is None or deadline >= limit_ms:
+                return
+            self.step(deadline)
+
+    def next_deadline(self) -> int | None:
+        """The earliest instant after the last evaluation at which a condition may change by itself."""
+        after = self.s.last_eval_ms
+        found = [d for d in self._deadlines() if after is None or d > after]
+        return min(found, default=None)
+
+    def _deadlines(self) -> Iterator[int]:
+        s = self.s
+        for path, node in self.index.nodes:
+            if isinstance(node, Duration) and path in s.duration_since_ms:
+                yield s.duration_since_ms[path] + node.duration_s * 1000
+            elif isinstance(node, CountInWindow) and s.count_ts_ms.get(path):
+                yield s.count_ts_ms[path][0] + node.window_s * 1000
+            elif isinstance(node, RateOfChange) and s.windows.get(path):
+                yield s.windows[path][0][0] + node.window_s * 1000
+            elif isinstance(node, NoData | Inactive):
+                ref = self._reference_ms(node)
+                if ref is not None:
+                    yield ref + node.timeout_s * 1000
+        for since in s.level_since_ms.values():
+            yield since + self.rule.on_delay_s * 1000
+        if s.clear_since_ms is not None:
+            yield s.clear_since_ms + self.rule.off_delay_s * 1000
+        if self.ctx.last_activity_ms is not None:
+            yield self.ctx.last_activity_ms
+
+    def _reference_ms(self, node: NoData | Inactive) -> int | None:
+        s = self.s
+        if isinstance(node, NoData):
+            latest = s.latest.get(node.key)
+            return latest[0] if latest is not None else s.started_ms
+        return s.last_activity_ms if s.last_activity_ms is not None else s.started_ms
+
+    # --- samples ---------------------------------------------------------------------------------
+
+    def ingest(self, ts_ms: int, group: Iterator[RawSample]) -> None:
+        """Take in the samples of one instant: latest values and per-node windows."""
+        s = self.s
+        s.last_activity_ms = ts_ms if s.last_activity_ms is None else max(s.last_activity_ms, ts_ms)
+        for _, key, raw in group:
+            if raw is None:
+                continue
+            value = _as_value(raw)
+            if key in self.index.keys:
+                s.latest[key] = (ts_ms, value)
+            for path, node in self.index.by_key.get(key, ()):
+                self._ingest_node(path, node, ts_ms, value)
+
+    def _ingest_node(
+        self, path: str, node: CountInWindow | RateOfChange | Deviation, ts_ms: int, value: Value
+    ) -> None:
+        s = self.s
+        if isinstance(node, CountInWindow):
+            if leaf_holds(node.condition, value, 0.0, 0):
+                append_bounded(s.count_ts_ms.setdefault(path, []), ts_ms)
+            return
+        if isinstance(value, str):
+            return
+        window = s.windows.setdefault(path, [])
+        if isinstance(node, Deviation):
+            drop_before(window, ts_ms - node.window_s * 1000)
+            s.deviation_verdicts[path] = deviates(node, window, value)
+        append_bounded(window, (ts_ms, value))
+
+    # --- one instant -----------------------------------------------------------------------------
+
+    def step(self, t_ms: int) -> None:
+        """Evaluate the rule at instant `t_ms`."""
+        s = self.s
+        s.last_eval_ms = t_ms
+        if self.ctx.last_activity_ms is not None and self.ctx.last_activity_ms <= t_ms:
+            known = s.last_activity_ms
+            s.last_activity_ms = (
+                self.ctx.last_activity_ms if known is None else max(known, self.ctx.last_activity_ms)
+            )
+        self._prune(t_ms)
+        for path, node in self.index.nodes:  # post-order: inner durations settle before outer ones
+            if isinstance(node, Duration):
+                if self.holds(node.condition, f"{path}.condition", t_ms, 0):
+                    s.duration_since_ms.setdefault(path, t_ms)
+                else:
+                    s.duration_since_ms.pop(path, None)
+        self._update_alarm(t_ms)
+
+    def _prune(self, t_ms: int) -> None:
+        s = self.s
+        for path, node in self.index.nodes:
+            if isinstance(node, CountInWindow) and path in s.count_ts_ms:
+                horizon = t_ms - node.window_s * 1000
+                ts_list = s.count_ts_ms[path]
+                while ts_list and ts_list[0] <= horizon:
+                    ts_list.pop(0)
+            elif isinstance(node, RateOfChange | Deviation) and path in s.windows:
+                drop_before(s.windows[path], t_ms - node.window_s * 1000)
+
+    def holds(self, node: Condition, path: str, t_ms: int, polarity: int) -> bool:
+        """Truth of `node` at `t_ms`; polarity +1 relaxes thresholds by the deadband, -1 tightens them."""
+        if isinstance(node, Threshold | RangeCond):
+            value = self._value(node.key, node.source)
+            return value is not None and leaf_holds(node, value, self.rule.clear.deadband, polarity)
+        if isinstance(node, AllOf):
+            return all(
+                self.holds(c, f"{path}.children[{i}]", t_ms, polarity) for i, c in enumerate(node.children)
+            )
+        if isinstance(node, AnyOf):
+            return any(
+                self.holds(c, f"{path}.children[{i}]", t_ms, polarity) for i, c in enumerate(node.children)
+            )
+        if isinstance(node, Not):
+            return not self.holds(node.child, f"{path}.child", t_ms, -polarity)
+        if isinstance(node, Duration):
+            if polarity > 0:  # once raised, the alarm stays while the inner condition (with deadband) holds
+                return self.holds(node.condition, f"{path}.condition", t_ms, polarity)
+            since = self.s.duration_since_ms.get(path)
+            return since is not None and t_ms - since >= node.duration_s * 1000
+        if isinstance(node, CountInWindow):
+            return len(self.s.count_ts_ms.get(path, ())) >= node.count
+        if isinstance(node, RateOfChange):
+            rate = rate_of(self.s.windows.get(path, []), node.per)
+            return rate is not None and compare(node.op, rate, node.value)
+        if isinstance(node, Deviation):
+            return self.s.deviation_verdicts.get(path, False)
+        ref = self._reference_ms(node)
+        return ref is not None and t_ms - ref >= node.timeout_s * 1000
+
+    def _value(self, key: str, source: Source) -> Value | None:
+        if source is Source.ATTRIBUTE:
+            raw = self.ctx.attributes.get(key)
+            return None if raw is None else _as_value(raw)
+        latest = self.s.latest.get(key)
+        return None if latest is None else latest[1]
+
+    # --- the alarm -------------------------------------------------------------------------------
+
+    def _level_holds(self, severity: Severity, t_ms: int, polarity: int) -> bool:
+        for i, level in enumerate(self.rule.levels):
+            if level.severity is severity:
+                return self.holds(level.condition, f"levels[{i}].condition", t_ms, polarity)
+        return False
+
+    def _update_alarm(self, t_ms: int) -> None:
+        s, rule = self.s, self.rule
+        for level in rule.levels:
+            if self._level_holds(level.severity, t_ms, 0):
+                s.level_since_ms.setdefault(level.severity.value, t_ms)
+            else:
+                s.level_since_ms.pop(level.severity.value, None)
+        on_delay_ms = rule.on_delay_s * 1000
+        qualified = [
+            lv.severity
+            for lv in rule.levels
+            if lv.severity.value in s.level_since_ms
+            and t_ms - s.level_since_ms[lv.severity.value] >= on_delay_ms
+        ]
+        top = max(qualified, key=lambda sev: sev.rank, default=None)
+        active = None if s.active_severity is None else Severity(s.active_severity)
+        if active is None:
+            s.clear_since_ms = None
+            if top is not None:
+                self._emit(TransitionKind.RAISE, top, None, t_ms)
+            return
+        if top is not None and top.rank > active.rank:
+            self._emit(TransitionKind.ESCALATE, top, active, t_ms)
+            return
+        if self._level_holds(active, t_ms, 1):
+            s.clear_since_ms = None
+            return
+        lower = [
+            lv.severity
+            for lv in rule.levels
+            if lv.severity.rank < active.rank
+            and (lv.severity is top or self._level_holds(lv.severity, t_ms, 1))
+        ]
+        if lower:
+            self._emit(TransitionKind.DEESCALATE, max(lower, key=lambda sev: sev.rank), active, t_ms)
+            return
+        self._clear_if_due(active, t_ms)
+
+    def _clear_if_due(self, active: Severity, t_ms: int) -> None:
+        s, clear = self.s, self.rule.clear
+        if clear.condition is not None and not self.holds(clear.condition, "clear.condition", t_ms, 0):
+            s.clear_since_ms = None  # in the deadband between raise and clear: the alarm holds
+            return
+        if s.clear_since_ms is None:
+            s.clear_since_ms = t_ms
+        if t_ms - s.clear_since_ms >= self.rule.off_delay_s * 1000:
+            self._emit(TransitionKind.CLEAR, active, active, t_ms)
+
+    def _emit(self, kind: TransitionKind, severity: Severity, previous: Severity | None, t_ms: int) -> None:
+        s = self.s
+        s.active_severity = None if kind is TransitionKind.CLEAR else severity.value
+        s.clear_since_ms = None
+        values = tuple(sorted((key, sample[1]) for key, sample in s.latest.items()))
+        self.transitions.append(
+            AlarmTransition(
+                kind, self.rule.id, self.rule.alarm_type, severity, previous, t_ms, self.rule.latching, values
+            )
+        )

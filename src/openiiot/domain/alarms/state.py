@@ -1,0 +1,101 @@
+"""The evaluation state of one rule for one originator: windows and timers, JSON-serialisable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from openiiot.domain.errors import ValidationFailed
+
+STATE_VERSION = 1
+MAX_WINDOW_SAMPLES = 10_000  # per window node; beyond it the oldest samples go (the window gets shorter)
+
+Sample = tuple[int, float | str]  # ts_ms, value
+
+
+@dataclass(slots=True)
+class RuleState:
+    """Everything `evaluate` needs to continue where it stopped, and nothing older than the windows need.
+
+    Node-keyed maps use the node's JSON path in the rule (`levels[0].condition.children[1]`); the rule's
+    fingerprint guards against reusing them after the rule changed.
+    """
+
+    rule_fingerprint: str = ""
+    started_ms: int | None = None  # first evaluation: the reference for never-seen keys and devices
+    last_eval_ms: int | None = None  # samples older than this arrive too late and are ignored
+    last_activity_ms: int | None = None
+    active_severity: str | None = None  # the severity of the alarm the rule holds raised, or None
+    clear_since_ms: int | None = None  # off-delay timer
+    level_since_ms: dict[str, int] = field(default_factory=dict)  # on-delay timers per severity
+    latest: dict[str, Sample] = field(default_factory=dict)  # latest sample per telemetry key
+    duration_since_ms: dict[str, int] = field(default_factory=dict)
+    count_ts_ms: dict[str, list[int]] = field(default_factory=dict)
+    windows: dict[str, list[Sample]] = field(default_factory=dict)  # rate and deviation samples
+    deviation_verdicts: dict[str, bool] = field(default_factory=dict)
+
+    def copy(self) -> RuleState:
+        """A deep copy (the evaluator never mutates its input)."""
+        return RuleState(
+            rule_fingerprint=self.rule_fingerprint,
+            started_ms=self.started_ms,
+            last_eval_ms=self.last_eval_ms,
+            last_activity_ms=self.last_activity_ms,
+            active_severity=self.active_severity,
+            clear_since_ms=self.clear_since_ms,
+            level_since_ms=dict(self.level_since_ms),
+            latest=dict(self.latest),
+            duration_since_ms=dict(self.duration_since_ms),
+            count_ts_ms={k: list(v) for k, v in self.count_ts_ms.items()},
+            windows={k: list(v) for k, v in self.windows.items()},
+            deviation_verdicts=dict(self.deviation_verdicts),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible dict (lists, not tuples); `from_dict` restores an equal state."""
+        return {
+            "version": STATE_VERSION,
+            "rule_fingerprint": self.rule_fingerprint,
+            "started_ms": self.started_ms,
+            "last_eval_ms": self.last_eval_ms,
+            "last_activity_ms": self.last_activity_ms,
+            "active_severity": self.active_severity,
+            "clear_since_ms": self.clear_since_ms,
+            "level_since_ms": dict(self.level_since_ms),
+            "latest": {k: [ts, v] for k, (ts, v) in self.latest.items()},
+            "duration_since_ms": dict(self.duration_since_ms),
+            "count_ts_ms": {k: list(v) for k, v in self.count_ts_ms.items()},
+            "windows": {k: [[ts, v] for ts, v in w] for k, w in self.windows.items()},
+            "deviation_verdicts": dict(self.deviation_verdicts),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RuleState:
+        """Restore a state written by `to_dict`; a malformed one raises ValidationFailed."""
+        if raw.get("version") != STATE_VERSION:
+            raise ValidationFailed(f"unsupported rule state version {raw.get('version')!r}", field="version")
+        try:
+            return cls(
+                rule_fingerprint=str(raw["rule_fingerprint"]),
+                started_ms=_opt_int(raw["started_ms"]),
+                last_eval_ms=_opt_int(raw["last_eval_ms"]),
+                last_activity_ms=_opt_int(raw["last_activity_ms"]),
+                active_severity=None if raw["active_severity"] is None else str(raw["active_severity"]),
+                clear_since_ms=_opt_int(raw["clear_since_ms"]),
+                level_since_ms={str(k): int(v) for k, v in raw["level_since_ms"].items()},
+                latest={str(k): (int(ts), _value(v)) for k, (ts, v) in raw["latest"].items()},
+                duration_since_ms={str(k): int(v) for k, v in raw["duration_since_ms"].items()},
+                count_ts_ms={str(k): [int(t) for t in v] for k, v in raw["count_ts_ms"].items()},
+                windows={str(k): [(int(ts), _value(v)) for ts, v in w] for k, w in raw["windows"].items()},
+                deviation_verdicts={str(k): bool(v) for k, v in raw["deviation_verdicts"].items()},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValidationFailed(f"malformed rule state: {exc}", field="state") from exc
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _value(value: Any) -> float | str:
+    return value if isinstance(value, str) else float(value)
