@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -13,3 +14,12 @@ def require_service(name: str, how: str) -> None:
     if os.environ.get("OPENIIOT_TEST_REQUIRE_SERVICES") == "1":
         pytest.fail(message + " (required because OPENIIOT_TEST_REQUIRE_SERVICES=1)")
     pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def postgres_database() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database shared by one test module, dropped after it."""
+    from tests.postgres_support import temporary_database  # psycopg is needed only by these tests
+
+    with temporary_database() as url:
+        yield url

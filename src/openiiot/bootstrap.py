@@ -26,6 +26,7 @@ from openiiot.connectivity.mqtt.publisher import MqttPlatformPublisher
 from openiiot.domain.credentials import hash_token
 from openiiot.domain.errors import ConfigurationError
 from openiiot.domain.model import AttributeScope
+from openiiot.services.alarm_engine import AlarmEngine
 from openiiot.services.clock import SystemClock
 from openiiot.services.device_directory import DeviceDirectory
 from openiiot.services.ingest import IngestPipeline
@@ -40,10 +41,12 @@ from openiiot.storage.sql.engine import create_metadata_engine, sqlite_url
 from openiiot.storage.sql.migrate import upgrade_to_head
 from openiiot.storage.sql.uow import SqlUnitOfWorkFactory
 from openiiot.storage.telemetry.duckdb_store import DuckDBTelemetryStore
+from openiiot.storage.telemetry.postgres_store import PostgresTelemetryStore, is_postgres_url, redacted
 
 log = logging.getLogger(__name__)
 
 SERVICE_USERNAME = "openiiot-platform"
+ALARM_TICK_S = 2.0  # how often time-driven alarm conditions (durations, no data) are advanced
 
 
 def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
@@ -95,6 +98,7 @@ class Platform:
     consumer: MqttIngestConsumer | None = None
     publisher: MqttPlatformPublisher | None = None
     jobs: list[PeriodicJob] = field(default_factory=list)
+    alarm_engine: AlarmEngine | None = None
 
     def start(self) -> None:
         """Start the embedded broker (if any), the ingest worker and the MQTT consumer."""
@@ -134,6 +138,8 @@ class Platform:
         self.jobs = [
             PeriodicJob("retention", 3600, lambda: apply_retention(self.uow, self.telemetry, self.clock)),
         ]
+        if self.alarm_engine is not None:
+            self.jobs.append(PeriodicJob("alarms", ALARM_TICK_S, self.alarm_engine.tick_all))
         for job in self.jobs:
             job.start()
 
@@ -173,13 +179,23 @@ def build_platform(settings: Settings) -> Platform:
     except ConfigurationError:
         raise
     except Exception as exc:
-        raise ConfigurationError(f"cannot open the metadata database {database_url!r}: {exc}") from exc
+        # the driver's words, without SQLAlchemy's wrapper
+        reason = str(getattr(exc, "orig", None) or exc).strip()
+        raise ConfigurationError(
+            f"cannot open the metadata database {redacted(database_url)}: {reason}; "
+            "check OPENIIOT_DATABASE_URL (host, port, user, password, database) and that the server runs"
+        ) from exc
     uow = SqlUnitOfWorkFactory(engine)
-    telemetry = DuckDBTelemetryStore(settings.duckdb_path)
+    telemetry: TelemetryStore = (
+        PostgresTelemetryStore(database_url)
+        if is_postgres_url(database_url)
+        else DuckDBTelemetryStore(settings.duckdb_path)
+    )
     clock = SystemClock()
     registry = CollectorRegistry()
     metrics = IngestMetrics(registry)
     directory = DeviceDirectory(uow)
+    alarm_engine = AlarmEngine(uow, directory, clock)
     ingest = IngestPipeline(
         directory=directory,
         uow=uow,
@@ -192,6 +208,7 @@ def build_platform(settings: Settings) -> Platform:
         queue_size=settings.ingest_queue_size,
         batch_max=settings.ingest_batch_max,
         batch_wait_ms=settings.ingest_batch_wait_ms,
+        listeners=[alarm_engine.on_batch],
     )
     platform: Platform
 
@@ -206,6 +223,7 @@ def build_platform(settings: Settings) -> Platform:
         jwt_ttl_s=settings.jwt_ttl_s,
         on_device_changed=directory.invalidate,
         on_shared_attributes=on_shared_attributes,
+        on_alarm_rules_changed=alarm_engine.invalidate_rules,
     )
     lookup = open_credential_lookup(database_url)
     device_router = create_device_router(ingest, lookup, clock, settings.max_payload_bytes)
@@ -222,5 +240,6 @@ def build_platform(settings: Settings) -> Platform:
         service_password=secret_values["mqtt_service_password"],
         database_url=database_url,
         extra_routers=[device_router],
+        alarm_engine=alarm_engine,
     )
     return platform

@@ -1,8 +1,7 @@
 """Metadata backends for the contract suite: each yields a unit-of-work factory and a credential lookup.
 
-Adding PostgreSQL: add "postgres" to METADATA_BACKENDS and a branch in `open_metadata_backend` that reads
-the server URL from the test environment, calls `tests.conftest.require_service` when it is missing, and
-creates a fresh database per test (then `upgrade_to_head` + `open_credential_lookup` as for SQLite).
+PostgreSQL runs on a database shared by the test module (conftest.postgres_database, on the server of
+OPENIIOT_TEST_POSTGRES_URL): migrated once, emptied before every test.
 """
 
 from __future__ import annotations
@@ -28,9 +27,10 @@ from openiiot.storage.memory.metadata import MemoryUnitOfWorkFactory
 from openiiot.storage.sql.credentials import open_credential_lookup
 from openiiot.storage.sql.engine import create_metadata_engine, sqlite_url
 from openiiot.storage.sql.migrate import upgrade_to_head
+from openiiot.storage.sql.tables import metadata
 from openiiot.storage.sql.uow import SqlUnitOfWorkFactory
 
-METADATA_BACKENDS = ["memory", "sqlite"]
+METADATA_BACKENDS = ["memory", "sqlite", "postgres"]
 
 
 @dataclass
@@ -43,16 +43,27 @@ class MetadataBackend:
 
 
 @contextmanager
-def open_metadata_backend(name: str, tmp_path: Path) -> Iterator[MetadataBackend]:
-    """A fresh, empty backend of the given kind; everything is released on exit."""
+def open_metadata_backend(
+    name: str, tmp_path: Path, postgres_url: str | None = None
+) -> Iterator[MetadataBackend]:
+    """A fresh, empty backend of the given kind; everything is released on exit.
+
+    "postgres" needs `postgres_url`, a database it may migrate and empty.
+    """
     if name == "memory":
         memory = MemoryUnitOfWorkFactory()
         yield MetadataBackend(name, memory, memory.credential_lookup())
         return
-    if name == "sqlite":
-        url = sqlite_url(tmp_path / "metadata.sqlite")
+    if name in ("sqlite", "postgres"):
+        url = sqlite_url(tmp_path / "metadata.sqlite") if name == "sqlite" else postgres_url
+        if url is None:
+            raise ValueError("the postgres backend needs postgres_url")
         engine = create_metadata_engine(url)
         upgrade_to_head(engine)
+        if name == "postgres":
+            with engine.begin() as connection:
+                tables = ", ".join(t.name for t in metadata.sorted_tables)
+                connection.exec_driver_sql(f"TRUNCATE {tables} CASCADE")
         lookup = open_credential_lookup(url)
         try:
             yield MetadataBackend(name, SqlUnitOfWorkFactory(engine), lookup)

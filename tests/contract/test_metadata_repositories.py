@@ -1,4 +1,4 @@
-"""Contract of the metadata ports: every backend (memory fake, SQLite) behaves the same."""
+"""Contract of the metadata ports: every backend (memory fake, SQLite, PostgreSQL) behaves the same."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ from openiiot.services.ports import DeviceCredential, UnitOfWork
 
 @pytest.fixture(params=METADATA_BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataBackend]:
-    with open_metadata_backend(request.param, tmp_path) as opened:
+    url = request.getfixturevalue("postgres_database") if request.param == "postgres" else None
+    with open_metadata_backend(request.param, tmp_path, url) as opened:
         yield opened
 
 

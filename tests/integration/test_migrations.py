@@ -1,7 +1,9 @@
-"""Alembic migrations of the metadata database on real SQLite files."""
+"""Alembic migrations of the metadata database on real SQLite files and real PostgreSQL databases."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,27 +22,37 @@ from openiiot.storage.sql.uow import SqlUnitOfWorkFactory
 pytestmark = pytest.mark.integration
 
 
-def test_a_fresh_file_is_migrated_to_head(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "fresh.sqlite")
-    upgrade_to_head(url)  # from a URL: opens and disposes its own engine
-    engine = create_metadata_engine(url)
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, never migrated database: a SQLite file, or a PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "metadata.sqlite")
+        return
+    from tests.postgres_support import temporary_database
+
+    with temporary_database() as url:
+        yield url
+
+
+def test_a_fresh_database_is_migrated_to_head(database_url: str) -> None:
+    upgrade_to_head(database_url)  # from a URL: opens and disposes its own engine
+    engine = create_metadata_engine(database_url)
     try:
-        assert current_revision(engine) == head_revision() == "0001"
+        assert current_revision(engine) == head_revision()
         tables = set(inspect(engine).get_table_names())
         assert tables == set(metadata.tables) | {"alembic_version"}
     finally:
         engine.dispose()
 
 
-def test_upgrading_again_after_a_restart_changes_nothing(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "restart.sqlite")
-    first = create_metadata_engine(url)
+def test_upgrading_again_after_a_restart_changes_nothing(database_url: str) -> None:
+    first = create_metadata_engine(database_url)
     upgrade_to_head(first)
     with SqlUnitOfWorkFactory(first)() as uow:
         uow.tenants.add(Tenant(id="t", name="Kept"))
         uow.commit()
     first.dispose()
-    second = create_metadata_engine(url)  # the next start of the platform
+    second = create_metadata_engine(database_url)  # the next start of the platform
     try:
         upgrade_to_head(second)
         upgrade_to_head(second)
@@ -51,8 +63,30 @@ def test_upgrading_again_after_a_restart_changes_nothing(tmp_path: Path) -> None
         second.dispose()
 
 
-def test_the_migrated_schema_matches_the_models(tmp_path: Path) -> None:
-    engine = create_metadata_engine(sqlite_url(tmp_path / "compare.sqlite"))
+def test_processes_starting_together_migrate_once(database_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            upgrade_to_head(database_url)  # each "process" with its own engine
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    engine = create_metadata_engine(database_url)
+    try:
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_the_migrated_schema_matches_the_models(database_url: str) -> None:
+    engine = create_metadata_engine(database_url)
     try:
         upgrade_to_head(engine)
         with engine.connect() as connection:
@@ -62,8 +96,8 @@ def test_the_migrated_schema_matches_the_models(tmp_path: Path) -> None:
         engine.dispose()
 
 
-def test_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
-    engine = create_metadata_engine(sqlite_url(tmp_path / "down.sqlite"))
+def test_downgrade_to_base_and_upgrade_again(database_url: str) -> None:
+    engine = create_metadata_engine(database_url)
     try:
         upgrade_to_head(engine)
         config = alembic_config()
@@ -78,8 +112,8 @@ def test_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
         engine.dispose()
 
 
-def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
-    engine = create_metadata_engine(sqlite_url(tmp_path / "newer.sqlite"))
+def test_a_database_from_a_newer_version_is_refused(database_url: str) -> None:
+    engine = create_metadata_engine(database_url)
     try:
         upgrade_to_head(engine)
         with engine.begin() as connection:

@@ -52,6 +52,10 @@ def _upgrade(engine: Engine) -> None:
     before = current_revision(engine)
     try:
         with engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"}).begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # PostgreSQL's counterpart of BEGIN IMMEDIATE: a second process starting at the same time
+                # waits here, then finds the schema at head instead of failing on CREATE TABLE
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('openiiot.migrations'))")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except CommandError as exc:

@@ -19,7 +19,6 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # stable constraint names: Alembic batch mode on SQLite and PostgreSQL both need to address them by name
@@ -36,8 +35,11 @@ NAME = String(200)
 
 
 class JsonText(TypeDecorator[Any]):
-    """JSON stored as TEXT. SQLite gives a column declared JSON numeric affinity, which would store the
-    document '0.0' as the integer 0 and round big integers through float."""
+    """JSON stored as TEXT, on SQLite and PostgreSQL alike, so a document reads back exactly as written.
+
+    SQLite gives a column declared JSON numeric affinity, which would store the document '0.0' as the
+    integer 0 and round big integers through float; PostgreSQL's JSONB normalises numbers (the float 1e16
+    reads back as the integer 10000000000000000)."""
 
     impl = Text
     cache_ok = True
@@ -52,7 +54,7 @@ class JsonText(TypeDecorator[Any]):
         return None if value is None else json.loads(value)
 
 
-JsonType = JsonText().with_variant(JSONB(), "postgresql")
+JsonType = JsonText()
 
 
 class Base(DeclarativeBase):

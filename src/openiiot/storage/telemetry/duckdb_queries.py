@@ -2,67 +2,22 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import duckdb
 
 from openiiot.domain.telemetry import Aggregate, AggregateRow, ConsumptionRow, Interval
 from openiiot.storage.telemetry import duckdb_sql as sql
+from openiiot.storage.telemetry.aggregate_states import AggregateState, merge_partial_rows, read_pieces
 from openiiot.storage.telemetry.buckets import (
     HOUR_MS,
-    MINUTE_MS,
     Segment,
     bucket_end_ms,
-    ceil_to,
     floor_to,
-    rollup_aligned,
     segments,
 )
 from openiiot.storage.telemetry.counters import consumption_rows
-
-_ROLLUPS = ((HOUR_MS, "rollup_1h"), (MINUTE_MS, "rollup_1m"))
-
-
-@dataclass(slots=True)
-class _State:
-    """Mergeable aggregate state of one series in one bucket."""
-
-    count: int
-    min: float
-    max: float
-    sums: list[float]
-    first_ts: int
-    first: float
-    last_ts: int
-    last: float
-
-    def merge(self, other: _State) -> None:
-        self.count += other.count
-        self.min = min(self.min, other.min)
-        self.max = max(self.max, other.max)
-        self.sums.extend(other.sums)
-        if other.first_ts < self.first_ts:
-            self.first_ts, self.first = other.first_ts, other.first
-        if other.last_ts > self.last_ts:
-            self.last_ts, self.last = other.last_ts, other.last
-
-    def row(self, start_ms: int, aggregates: Sequence[Aggregate]) -> AggregateRow:
-        total = math.fsum(self.sums)
-        computed: dict[Aggregate, float] = {
-            Aggregate.AVG: total / self.count,
-            Aggregate.MIN: self.min,
-            Aggregate.MAX: self.max,
-            Aggregate.SUM: total,
-            Aggregate.COUNT: float(self.count),
-            Aggregate.FIRST: self.first,
-            Aggregate.LAST: self.last,
-        }
-        return AggregateRow(
-            start_ms=start_ms, count=self.count, values={str(a): computed[Aggregate(a)] for a in aggregates}
-        )
 
 
 def data_extent(
@@ -98,37 +53,17 @@ def aggregate_series(
         return out
     lo, hi = extent
     plan = segments(lo, hi, interval, tz)
-    states: dict[tuple[int, int], _State] = {}
-    for source, piece_lo, piece_hi in _pieces(plan, lo, hi, use_rollups):
-        for row in cur.execute(
+    states: dict[tuple[int, int], AggregateState] = {}
+    for table, piece_lo, piece_hi in read_pieces(plan, lo, hi, use_rollups):
+        source = sql.RAW_AS_STATES if table is None else sql.ROLLUP_AS_STATES.replace("{table}", table)
+        rows = cur.execute(
             sql.PARTIAL_STATES.format(source=source.format(ids=_ids(series))),
             {"lo": piece_lo, "hi": piece_hi, **_segment_params(plan)},
-        ).fetchall():
-            sid, bucket, count, mn, mx, total, fts, first, lts, last = row
-            state = _State(int(count), mn, mx, [total], fts, first, lts, last)
-            existing = states.get((sid, bucket))
-            if existing is None:
-                states[(sid, bucket)] = state
-            else:
-                existing.merge(state)
+        ).fetchall()
+        merge_partial_rows(states, rows)
     for (sid, bucket), state in sorted(states.items()):
         out[series[sid]].append(state.row(bucket, aggregates))
     return out
-
-
-def _pieces(plan: list[Segment], lo: int, hi: int, use_rollups: bool) -> list[tuple[str, int, int]]:
-    """Split [lo, hi) into raw edges and a rollup middle when every bucket boundary fits a rollup."""
-    if use_rollups:
-        for step_ms, table in _ROLLUPS:
-            if not rollup_aligned(plan, step_ms):
-                continue
-            mid_lo, mid_hi = ceil_to(lo, step_ms), floor_to(hi, step_ms)
-            if mid_lo >= mid_hi:
-                continue  # too short for this rollup; a finer one may still fit
-            pieces = [(sql.ROLLUP_AS_STATES.replace("{table}", table), mid_lo, mid_hi)]
-            pieces += [(sql.RAW_AS_STATES, a, b) for a, b in ((lo, mid_lo), (mid_hi, hi)) if a < b]
-            return pieces
-    return [(sql.RAW_AS_STATES, lo, hi)]
 
 
 def counter_consumption(

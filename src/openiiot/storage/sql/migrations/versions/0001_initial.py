@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -21,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 # a frozen copy of the types at this revision: migrations never import the live models
 ID = sa.String(length=64)
 NAME = sa.String(length=200)
-JSON_TYPE = sa.Text().with_variant(postgresql.JSONB(), "postgresql")  # TEXT: see tables.JsonText
+JSON_TYPE = sa.Text()  # TEXT on every engine: see tables.JsonText
 
 
 def upgrade() -> None:
