@@ -106,9 +106,7 @@ class DuckDBTelemetryStore:
             series_ids, new_series = self._resolve_series(batch.device_id, batch.key)
             table = _arrow_batch(batch, series_ids)
             if new_series:
-                cur.executemany(
-                    "INSERT INTO series VALUES (?, ?, ?)", [(sid, d, k) for (d, k), sid in new_series.items()]
-                )
+                _insert_series(cur, new_series)
             cur.register("batch_in", table)
             try:
                 self._write_batch(cur, lo_ms, hi_ms, may_rewrite=len(new_series) < len(set(series_ids)))
@@ -371,6 +369,22 @@ def _arrow_batch(batch: TelemetryBatch, series_ids: list[int]) -> pa.Table:
     if len(last) < len(series_ids):
         table = table.take(sorted(last.values()))
     return table
+
+
+def _insert_series(cur: duckdb.DuckDBPyConnection, new_series: dict[tuple[str, str], int]) -> None:
+    """Store new series through Arrow: executemany costs ~0.5 ms a row (10 s for 200 devices x 100 keys)."""
+    table = pa.table(
+        {
+            "series_id": pa.array(list(new_series.values()), pa.int64()),
+            "device_id": pa.array([d for d, _ in new_series], pa.string()),
+            "key": pa.array([k for _, k in new_series], pa.string()),
+        }
+    )
+    cur.register("series_in", table)
+    try:
+        cur.execute("INSERT INTO series SELECT series_id, device_id, key FROM series_in")
+    finally:
+        cur.unregister("series_in")
 
 
 def _translate(exc: duckdb.Error) -> OpenIIoTError:
