@@ -9,6 +9,7 @@ import platform
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,9 @@ class RunResult:
     delivered_pts_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     cpu_busy_pct: float = 0.0
+    process_cpu_pct: dict[str, float] = field(default_factory=dict)  # name -> % of one core
+    drain_s: float | None = None  # last publish -> everything delivered/committed (None: never)
+    resolution_ms: float | None = None  # latency samples are late by up to this much
     notes: list[str] = field(default_factory=list)
 
     def percentile_ms(self, q: float) -> float | None:
@@ -88,6 +92,11 @@ class PublisherFleet:
             sender.close()
             self._procs.append((proc, receiver))
 
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the publisher processes."""
+        return [proc.pid for proc, _ in self._procs if proc.pid is not None]
+
     def results(self, timeout_s: float) -> list[LoadResult]:
         """Wait for every process's report; stop the processes that do not answer in time."""
         deadline = time.monotonic() + timeout_s
@@ -112,16 +121,17 @@ class PublisherFleet:
                 proc.join(5)
 
 
-def wait_port(port: int, timeout_s: float) -> None:
-    """Poll until something accepts TCP connections on 127.0.0.1:port."""
-
+def wait_port(port: int, timeout_s: float, alive: Callable[[], bool] = lambda: True) -> None:
+    """Poll until something accepts TCP connections on 127.0.0.1:port; give up early once `alive` is false."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and alive():
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+    raise RuntimeError(
+        f"nothing listens on 127.0.0.1:{port} (waited up to {timeout_s} s or the server exited)"
+    )
 
 
 def offered(results: list[LoadResult], spec: LoadSpec, label: str, run: RunResult) -> int:
@@ -142,9 +152,19 @@ def offered(results: list[LoadResult], spec: LoadSpec, label: str, run: RunResul
     return published * spec.points_per_msg
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (float(fields[11]) + float(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class _CpuSample:
     def __init__(self) -> None:
         self.value = 0.0
+        self.per_process: dict[str, float] = {}
         self.done = threading.Event()
 
     def result(self) -> float:
@@ -152,15 +172,23 @@ class _CpuSample:
         return self.value
 
 
-def sample_cpu_at(window: tuple[float, float]) -> _CpuSample:
-    """Machine-wide CPU utilisation (%) over the measurement window, measured in a thread."""
+def sample_cpu_at(window: tuple[float, float], processes: dict[str, list[int]] | None = None) -> _CpuSample:
+    """Machine-wide CPU utilisation (%) over the window, and that of named process groups (% of one core)."""
     sample = _CpuSample()
+    procs = dict(processes or {})
 
     def measure() -> None:
         time.sleep(max(0.0, window[0] - time.time()))
         b0, t0 = cpu_times()
+        p0 = {name: sum(map(process_cpu_s, pids)) for name, pids in procs.items()}
+        w0 = time.monotonic()
         time.sleep(max(0.0, window[1] - time.time()))
         b1, t1 = cpu_times()
+        elapsed_s = time.monotonic() - w0
+        sample.per_process = {
+            name: 100.0 * (sum(map(process_cpu_s, pids)) - p0[name]) / elapsed_s
+            for name, pids in procs.items()
+        }
         sample.value = 100.0 * (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
         sample.done.set()
 

@@ -41,14 +41,39 @@ MARK_END = "<!-- bench:ingest:end -->"
 OBSERVER_USER = "observer"
 
 
+# Headline shapes of `make bench`: small messages at a rate the pure-Python broker sustains next to the
+# platform, and two ways of carrying 100 points per message (many keys; a gateway's buffered entries).
+DEFAULT_SHAPES = ("10x1@5", "100x1@2.5", "10x10@2.5")
+TARGET_PTS_S = 50_000
+TARGET_P99_MS = 1_000.0
+
+
+def parse_shape(text: str) -> LoadSpec:
+    """`KEYSxENTRIES@RATE` (rate in messages/s per device, 0 = flat out) as a LoadSpec."""
+    try:
+        shape, rate = text.split("@")
+        keys, entries = shape.lower().split("x")
+        spec = LoadSpec(int(keys), int(entries), float(rate))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected KEYSxENTRIES@RATE such as 10x1@5, got {text!r}") from exc
+    if spec.keys_per_msg < 1 or spec.entries_per_msg < 1 or spec.rate_hz < 0:
+        raise argparse.ArgumentTypeError(f"keys and entries must be >= 1 and the rate >= 0: {text!r}")
+    return spec
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line parameters."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--shape",
+        dest="shapes",
+        action="append",
+        type=parse_shape,
+        help="KEYSxENTRIES@RATE: keys per entry, timestamped entries per message, messages/s per device "
+        f"(0 = flat out); repeat for several; default {' '.join(DEFAULT_SHAPES)}",
+    )
     p.add_argument("--devices", type=int, default=200, help="simulated devices, each with its own connection")
-    p.add_argument("--keys-per-msg", type=int, default=25)
-    p.add_argument("--entries-per-msg", type=int, default=1, help=">1: list payloads of timestamped entries")
-    p.add_argument("--rate", type=float, default=10.0, help="messages/s per device; 0 = flat out")
-    p.add_argument("--duration", type=float, default=30.0, help="measured seconds, after the warm-up")
+    p.add_argument("--duration", type=float, default=20.0, help="measured seconds, after the warm-up")
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--publishers", type=int, default=2, help="publisher processes")
     p.add_argument("--mode", choices=["embedded"], default="embedded", help="production mode comes later")
@@ -58,8 +83,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-raw", action="store_true")
     p.add_argument("--skip-platform", action="store_true")
     p.add_argument("--probe-devices", type=int, default=5, help="devices the latency prober polls")
+    p.add_argument("--probe-hz", type=float, default=50.0, help="latency polls per second (all devices)")
     p.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md", help="'-' = do not write")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.shapes = args.shapes or [parse_shape(s) for s in DEFAULT_SHAPES]
+    return args
 
 
 class RawSubscriber:
@@ -70,6 +98,7 @@ class RawSubscriber:
         self.points_in_window = 0
         self.points_total = 0
         self.latencies_ms: list[float] = []
+        self.last_rx_s = 0.0
         self._decoder = msgspec.json.Decoder()
         self._ready = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-observer-raw")
@@ -89,6 +118,7 @@ class RawSubscriber:
         entries = body if isinstance(body, list) else [body]
         points = sum(len(e["values"]) for e in entries)
         self.points_total += points
+        self.last_rx_s = now
         if self.window[0] <= now < self.window[1]:
             self.points_in_window += points
             self.latencies_ms.append(now * 1000.0 - entries[-1]["ts"])
@@ -100,8 +130,10 @@ class RawSubscriber:
 
 
 @contextlib.contextmanager
-def raw_broker(kind: str, secret: str, observer_password: str, workdir: Path) -> Iterator[int]:
-    """Start the broker of the raw run on a free port; yield the port; stop it."""
+def raw_broker(
+    kind: str, secret: str, observer_password: str, workdir: Path
+) -> Iterator[tuple[int, list[int]]]:
+    """Start the broker of the raw run on a free port; yield the port and its pids; stop it."""
     port = free_tcp_port()
     if kind == "embedded":
         from openiiot.connectivity.mqtt.broker import BrokerRunConfig, EmbeddedBroker
@@ -118,14 +150,14 @@ def raw_broker(kind: str, secret: str, observer_password: str, workdir: Path) ->
         broker = EmbeddedBroker(config)
         broker.start()
         try:
-            yield port
+            yield port, [broker.pid] if broker.pid is not None else []
         finally:
             broker.stop()
         return
     yield from _mosquitto(port, workdir)
 
 
-def _mosquitto(port: int, workdir: Path) -> Iterator[int]:
+def _mosquitto(port: int, workdir: Path) -> Iterator[tuple[int, list[int]]]:
     binary = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
     if binary is None:
         raise SystemExit("--broker mosquitto needs the mosquitto binary")
@@ -138,7 +170,7 @@ def _mosquitto(port: int, workdir: Path) -> Iterator[int]:
     proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port, 10.0)
-        yield port
+        yield port, [proc.pid]
     finally:
         proc.terminate()
         proc.wait(10)
@@ -148,20 +180,22 @@ def run_raw(args: argparse.Namespace, spec: LoadSpec) -> RunResult:
     """The raw limit: broker, publishers and a subscriber that only decodes."""
     secret = secrets.token_hex(16)
     observer_password = secrets.token_urlsafe(16)
-    run = RunResult(f"raw: {args.broker} broker + paho subscriber")
+    run = RunResult(f"raw ({args.broker} broker)")
     creds = [(f"bench-{i:05d}", derive_token(secret, f"bench-{i:05d}")) for i in range(args.devices)]
     with (
         tempfile.TemporaryDirectory(prefix="openiiot-bench-") as tmp,
-        raw_broker(args.broker, secret, observer_password, Path(tmp)) as port,
+        raw_broker(args.broker, secret, observer_password, Path(tmp)) as (port, broker_pids),
     ):
         start_at = time.time() + 3.0 + args.devices / 200.0
         window = (start_at + args.warmup, start_at + args.warmup + args.duration)
         subscriber = RawSubscriber(port, observer_password, window)
         try:
             fleet = PublisherFleet("127.0.0.1", port, creds, spec, args.publishers, start_at, window[1])
-            busy = sample_cpu_at(window)
+            processes = {"broker": broker_pids, "subscriber": [os.getpid()], "publishers": fleet.pids}
+            busy = sample_cpu_at(window, processes)
             results = fleet.results(timeout_s=window[1] - time.time() + 60.0)
             published_pts = offered(results, spec, "raw", run)
+            last_publish_s = max((r.last_publish_s for r in results), default=time.time())
             deadline = time.monotonic() + 30.0
             while subscriber.points_total < published_pts and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -169,38 +203,71 @@ def run_raw(args: argparse.Namespace, spec: LoadSpec) -> RunResult:
             subscriber.close()
     run.delivered_pts_s = subscriber.points_in_window / args.duration
     run.latencies_ms = subscriber.latencies_ms
+    run.resolution_ms = 1.0  # one sample per message: receive time - ts, both in ms
     run.cpu_busy_pct = busy.result()
+    run.process_cpu_pct = busy.per_process
     if subscriber.points_total < published_pts:
-        run.notes.append(f"raw: subscriber got {subscriber.points_total} of {published_pts} points")
+        run.notes.append(f"raw: subscriber got {subscriber.points_total:,} of {published_pts:,} points")
+    else:
+        run.drain_s = max(0.0, subscriber.last_rx_s - last_publish_s)
     return run
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _row(spec: LoadSpec, r: RunResult) -> str:
+    shape = f"{spec.keys_per_msg} x {spec.entries_per_msg} @ {spec.rate_hz:g}/s"
+    drain = "never" if r.drain_s is None else f"{r.drain_s:.1f}"
+    procs = " / ".join(f"{v:.0f}" for v in r.process_cpu_pct.values()) or "-"
+    return (
+        f"| {shape} | {r.scenario} | {r.offered_msg_s:,.0f} | {r.offered_pts_s:,.0f} | "
+        f"{r.delivered_pts_s:,.0f} | "
+        f"{_ms(r.percentile_ms(50))} | {_ms(r.percentile_ms(99))} | {len(r.latencies_ms):,} | "
+        f"{_ms(r.resolution_ms)} | {drain} | {r.cpu_busy_pct:.0f} % | {procs} |"
+    )
+
+
+def _verdict(spec: LoadSpec, r: RunResult) -> str:
+    p99 = r.percentile_ms(99)
+    met = r.delivered_pts_s >= TARGET_PTS_S and p99 is not None and p99 <= TARGET_P99_MS
+    # keeping up: the window's commits match the offer and the backlog clears within a second at the end
+    kept_up = r.delivered_pts_s >= 0.98 * r.offered_pts_s and r.drain_s is not None and r.drain_s <= 1.0
+    return (
+        f"- {spec.keys_per_msg} x {spec.entries_per_msg} @ {spec.rate_hz:g}/s: "
+        f"{'meets' if met else 'misses'} the target ({r.delivered_pts_s:,.0f} points/s committed, "
+        f"p99 {_ms(p99)} ms); {'keeps up with' if kept_up else 'falls behind'} the offered load"
+    )
+
+
 def render(
-    results: list[RunResult], args: argparse.Namespace, spec: LoadSpec, machine: dict[str, str]
+    results: list[tuple[LoadSpec, RunResult]], args: argparse.Namespace, machine: dict[str, str]
 ) -> str:
-    """The markdown section with the machine, the parameters and one row per scenario."""
+    """The markdown section with the machine, the parameters and one row per shape and run."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    rate = "flat out" if spec.rate_hz <= 0 else f"{spec.rate_hz:g} msg/s per device"
     lines = [
         f"Measured {when} on {machine['cpu']}, {machine['cores']} cores, {machine['ram']} RAM, "
         f"Python {machine['python']}, {machine['os']}.",
         "",
-        f"Parameters: {args.devices} devices (one MQTT connection each), {spec.keys_per_msg} keys x "
-        f"{spec.entries_per_msg} entries per message, {rate}, QoS 1, {args.publishers} publisher processes, "
-        f"{args.warmup:g} s warm-up + {args.duration:g} s measured.",
+        f"{args.devices} devices (one MQTT connection each), QoS 1, {args.publishers} publisher processes, "
+        f"{args.warmup:g} s warm-up + {args.duration:g} s measured per run. Shape = keys x entries per "
+        "message @ messages/s per device. Process CPU is % of one core: raw = broker / subscriber / "
+        "publishers, platform = `openiiot serve` / its broker / publishers.",
         "",
-        "| scenario | offered msg/s | offered points/s | delivered / committed points/s | latency p50 ms "
-        "| latency p99 ms | latency samples | machine CPU busy |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| shape | run | offered msg/s | offered points/s | delivered / committed points/s | p50 ms | p99 ms "
+        "| samples | resolution ms | drain s | machine CPU | process CPU % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in results:
-        p50, p99 = r.percentile_ms(50), r.percentile_ms(99)
-        lines.append(
-            f"| {r.scenario} | {r.offered_msg_s:,.0f} | {r.offered_pts_s:,.0f} | {r.delivered_pts_s:,.0f} | "
-            f"{'-' if p50 is None else f'{p50:,.0f}'} | {'-' if p99 is None else f'{p99:,.0f}'} | "
-            f"{len(r.latencies_ms):,} | {r.cpu_busy_pct:.0f} % |"
-        )
-    notes = [n for r in results for n in r.notes]
+    lines += [_row(spec, r) for spec, r in results]
+    verdicts = [_verdict(spec, r) for spec, r in results if r.scenario == "platform"]
+    if verdicts:
+        lines += [
+            "",
+            f"Target ({TARGET_PTS_S:,} points/s committed, p99 <= {TARGET_P99_MS:,.0f} ms):",
+            *verdicts,
+        ]
+    notes = [f"{spec.keys_per_msg} x {spec.entries_per_msg}: {n}" for spec, r in results for n in r.notes]
     if notes:
         lines += ["", "Notes from this run:", *[f"- {n}" for n in notes]]
     command = " ".join(["python benchmarks/ingest.py", *sys.argv[1:]])
@@ -220,28 +287,34 @@ def write_doc(path: Path, section: str) -> None:
     path.write_text(f"{head}{MARK_START}\n{section}\n{MARK_END}{tail}", encoding="utf-8")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the scenarios, print the table and write it to docs/benchmarks.md."""
-    args = parse_args(argv)
-    spec = LoadSpec(args.keys_per_msg, args.entries_per_msg, args.rate)
-    results: list[RunResult] = []
+def run_shape(args: argparse.Namespace, spec: LoadSpec) -> list[RunResult]:
+    """The raw and the platform run of one shape."""
+    label = f"{spec.keys_per_msg} x {spec.entries_per_msg} @ {spec.rate_hz:g}/s"
+    out: list[RunResult] = []
     if not args.skip_raw:
-        print(f"raw run: {args.broker} broker, {args.devices} devices ...", flush=True)
-        results.append(run_raw(args, spec))
+        print(f"{label}: raw run ({args.broker} broker, {args.devices} devices) ...", flush=True)
+        out.append(run_raw(args, spec))
     if not args.skip_platform:
         from ingest_platform import run_platform
 
-        print(f"platform run: openiiot serve ({args.mode}), {args.devices} devices ...", flush=True)
+        print(f"{label}: platform run (openiiot serve, {args.mode}) ...", flush=True)
         try:
-            results.append(run_platform(args, spec))
-        except Exception as exc:  # keep the raw figures; say why the platform row is missing
+            out.append(run_platform(args, spec))
+        except Exception as exc:  # keep the other figures; say why the platform row is missing
             print(f"platform run failed: {exc}", file=sys.stderr, flush=True)
-            failed = RunResult(f"platform: openiiot serve ({args.mode})")
+            failed = RunResult("platform")
             failed.notes.append(
                 f"platform run failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             )
-            results.append(failed)
-    section = render(results, args, spec, machine_info())
+            out.append(failed)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every shape, print the table and write it to docs/benchmarks.md."""
+    args = parse_args(argv)
+    results = [(spec, run) for spec in args.shapes for run in run_shape(args, spec)]
+    section = render(results, args, machine_info())
     print()
     print(section)
     if str(args.output) != "-":

@@ -24,8 +24,8 @@ METRIC = "openiiot_ingest_points_total"
 
 
 @contextlib.contextmanager
-def platform_server(workdir: Path, admin_password: str) -> Iterator[tuple[str, int]]:
-    """Run `python -m openiiot.cli.app serve` on free ports; yield (base URL, MQTT port); stop it."""
+def platform_server(workdir: Path, admin_password: str) -> Iterator[tuple[str, int, int]]:
+    """Run `python -m openiiot.cli.app serve` on free ports; yield (base URL, MQTT port, pid); stop it."""
     http_port, mqtt_port = free_tcp_port(), free_tcp_port()
     env = {
         **os.environ,
@@ -46,12 +46,12 @@ def platform_server(workdir: Path, admin_password: str) -> Iterator[tuple[str, i
         )
         try:
             try:
-                wait_port(http_port, 90.0)
-                wait_port(mqtt_port, 30.0)
+                wait_port(http_port, 90.0, alive=lambda: proc.poll() is None)
+                wait_port(mqtt_port, 30.0, alive=lambda: proc.poll() is None)
             except RuntimeError as exc:
                 tail = log_path.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"openiiot serve did not come up: {exc}\n{tail}") from exc
-            yield f"http://127.0.0.1:{http_port}", mqtt_port
+            yield f"http://127.0.0.1:{http_port}", mqtt_port, proc.pid
         finally:
             proc.terminate()
             try:
@@ -86,8 +86,7 @@ class PlatformApi:
         r = self.http.post(
             "/api/v1/devices/bulk",
             files={"file": ("devices.csv", f"name,profile\n{rows}\n", "text/csv")},
-            data={"tenant_id": tenant["id"]},
-            params={"tenant_id": tenant["id"]},
+            params={"tenant_id": str(tenant["id"])},
             timeout=300.0,
         )
         r.raise_for_status()
@@ -112,7 +111,7 @@ class PlatformApi:
 
     def latest_ts(self, device_id: str, key: str) -> int | None:
         """Timestamp of the newest stored value of one key."""
-        r = self.http.get(f"/api/v1/devices/{device_id}/telemetry/latest")
+        r = self.http.get(f"/api/v1/devices/{device_id}/telemetry/latest", params={"keys": key})
         if r.status_code != 200:
             return None
         entry = r.json().get("values", {}).get(key)
@@ -124,11 +123,23 @@ class PlatformApi:
 
 
 class LatencyProber(threading.Thread):
-    """Polls telemetry/latest of a few devices round-robin; a new `ts` gives one sample of now - ts."""
+    """Polls telemetry/latest of a few devices round-robin at a fixed pace; a new `ts` gives one sample.
 
-    def __init__(self, api: PlatformApi, devices: list[str], key: str, window: tuple[float, float]) -> None:
+    A sample is `response received - ts`: an upper bound of publish-to-queryable, too high by at most the
+    time since the previous poll of that device (the revisit interval, kept as the resolution).
+    """
+
+    def __init__(
+        self,
+        api: PlatformApi,
+        devices: list[str],
+        key: str,
+        window: tuple[float, float],
+        interval_s: float,
+    ) -> None:
         super().__init__(name="bench-latency-prober", daemon=True)
         self.api, self.devices, self.key, self.window = api, devices, key, window
+        self.interval_s = interval_s
         self.latencies_ms: list[float] = []
         self.revisit_s: list[float] = []  # time between two polls of the same device: the resolution
         self.errors = 0
@@ -137,8 +148,11 @@ class LatencyProber(threading.Thread):
         """Poll until the end of the window."""
         seen: dict[str, int] = {}
         last_poll: dict[str, float] = {}
+        t_next = time.time()
         while time.time() < self.window[1]:
             for device in self.devices:
+                t_next += self.interval_s
+                time.sleep(max(0.0, t_next - time.time()))
                 try:
                     ts = self.api.latest_ts(device, self.key)
                 except httpx.HTTPError:
@@ -155,17 +169,23 @@ class LatencyProber(threading.Thread):
                     seen[device] = ts
 
 
+def child_pids(pid: int) -> list[int]:
+    """Direct child processes of `pid` (the embedded broker of `openiiot serve`)."""
+    out: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
 def run_platform(args: argparse.Namespace, spec: LoadSpec) -> RunResult:
     """Publish into `openiiot serve` and measure committed points/s and publish-to-queryable latency."""
     password = secrets.token_urlsafe(16)
-    run = RunResult(f"platform: openiiot serve ({args.mode})")
+    run = RunResult("platform")
     keys = [f"k{i:02d}" for i in range(spec.keys_per_msg)]
     with (
         tempfile.TemporaryDirectory(prefix="openiiot-bench-") as tmp,
-        platform_server(Path(tmp), password) as (
-            base_url,
-            mqtt_port,
-        ),
+        platform_server(Path(tmp), password) as (base_url, mqtt_port, pid),
     ):
         api = PlatformApi(base_url, password)
         try:
@@ -174,25 +194,31 @@ def run_platform(args: argparse.Namespace, spec: LoadSpec) -> RunResult:
             window = (start_at + args.warmup, start_at + args.warmup + args.duration)
             fleet = PublisherFleet("127.0.0.1", mqtt_port, creds, spec, args.publishers, start_at, window[1])
             probe = [device_id for device_id, _ in creds[: args.probe_devices]]
-            prober = LatencyProber(api_clone(base_url, api), probe, keys[0], window)
+            interval_s = 1.0 / args.probe_hz
+            prober = LatencyProber(api_clone(base_url, api), probe, keys[0], window, interval_s)
             prober.start()
-            busy = sample_cpu_at(window)
+            processes = {"openiiot serve": [pid], "broker": child_pids(pid), "publishers": fleet.pids}
+            busy = sample_cpu_at(window, processes)
             counts = committed_in_window(api, window)
             results = fleet.results(timeout_s=window[1] - time.time() + 60.0)
             published_pts = offered(results, spec, "platform", run)
             prober.join(10)
             prober.api.close()
-            total = wait_for_drain(api, published_pts, timeout_s=60.0)
+            last_publish_s = max((r.last_publish_s for r in results), default=time.time())
+            total, reached_s = wait_for_drain(api, published_pts, timeout_s=60.0)
         finally:
             api.close()
     run.delivered_pts_s = (counts[1] - counts[0]) / args.duration
     run.latencies_ms = prober.latencies_ms
     run.cpu_busy_pct = busy.result()
+    run.process_cpu_pct = busy.per_process
+    run.drain_s = None if reached_s is None else max(0.0, reached_s - last_publish_s)
     if prober.revisit_s:
-        mean_ms = 1000.0 * sum(prober.revisit_s) / len(prober.revisit_s)
-        run.notes.append(f"platform: prober revisited each device every {mean_ms:.0f} ms on average")
+        run.resolution_ms = 1000.0 * sum(prober.revisit_s) / len(prober.revisit_s)
+    if prober.errors:
+        run.notes.append(f"platform: {prober.errors} latency polls failed")
     if total < published_pts:
-        run.notes.append(f"platform: {total:,.0f} of {published_pts:,} published points committed")
+        run.notes.append(f"platform: only {total:,.0f} of {published_pts:,} published points committed")
     return run
 
 
@@ -211,13 +237,13 @@ def committed_in_window(api: PlatformApi, window: tuple[float, float]) -> tuple[
     return first, api.points_total()
 
 
-def wait_for_drain(api: PlatformApi, expected: int, timeout_s: float) -> float:
-    """Poll the counter until it reaches `expected` or stops moving; return the final count."""
+def wait_for_drain(api: PlatformApi, expected: int, timeout_s: float) -> tuple[float, float | None]:
+    """Poll the counter until it reaches `expected` or stops moving; return it and when it got there."""
     deadline = time.monotonic() + timeout_s
     total, still_for = api.points_total(), 0
-    while total < expected and time.monotonic() < deadline and still_for < 10:
-        time.sleep(0.5)
+    while total < expected and time.monotonic() < deadline and still_for < 40:
+        time.sleep(0.1)
         now = api.points_total()
         still_for = still_for + 1 if now == total else 0
         total = now
-    return total
+    return total, (time.time() if total >= expected else None)
