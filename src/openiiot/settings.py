@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         None, description="Admin password for `openiiot demo`; unset = generated"
     )
     log_level: str = Field("INFO", description="Python logging level")
+    smtp_host: str | None = Field(None, description="SMTP relay for email notifications; unset = no email")
+    smtp_port: int = Field(25, ge=1, le=65535, description="Port of the SMTP relay (587 with STARTTLS)")
+    smtp_from: str | None = Field(None, description="Sender address of notification emails")
+    smtp_username: str | None = Field(None, description="SMTP login; unset = no authentication")
+    smtp_password: str | None = Field(None, description="SMTP password, used with smtp_username")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS before login")
 
     @field_validator("log_level")
     @classmethod

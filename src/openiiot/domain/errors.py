@@ -63,3 +63,14 @@ class ConfigurationError(OpenIIoTError):
     """Settings are invalid or a required service is unreachable at start-up."""
 
     code = "configuration-error"
+
+
+class DeliveryFailed(OpenIIoTError):
+    """A notification could not be delivered; `retryable` says whether trying again may succeed."""
+
+    code = "delivery-failed"
+
+    def __init__(self, message: str, *, retryable: bool, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status_code = status_code

@@ -8,10 +8,10 @@ passed only for a platform admin; an object of another tenant is reported as Not
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from openiiot.domain.model import (
     ApiKey,
@@ -24,6 +24,8 @@ from openiiot.domain.model import (
     Tenant,
     User,
 )
+from openiiot.domain.notification_deliveries import Delivery, DeliveryAttempt, DeliveryStatus
+from openiiot.domain.notifications import NotificationMessage, NotificationRule
 from openiiot.domain.telemetry import (
     Aggregate,
     AggregateRow,
@@ -162,6 +164,75 @@ class ApiKeyRepository(Protocol):
     def update(self, key: ApiKey) -> None: ...
 
 
+class NotificationRepository(Protocol):
+    """Notification rules of a tenant, pending and dead-lettered deliveries, and the attempt log."""
+
+    def add_rule(self, rule: NotificationRule) -> None: ...
+    def get_rule(self, tenant_id: str | None, rule_id: str) -> NotificationRule: ...
+    def list_rules(
+        self, tenant_id: str | None, *, enabled_only: bool = False, offset: int = 0, limit: int = 100
+    ) -> builtins.list[NotificationRule]: ...
+    def update_rule(self, rule: NotificationRule) -> None: ...
+    def delete_rule(self, tenant_id: str | None, rule_id: str) -> None: ...
+    def save_delivery(self, delivery: Delivery) -> None:
+        """Insert or replace a delivery (pending or dead-lettered)."""
+        ...
+
+    def delete_delivery(self, delivery_id: str) -> None:
+        """Forget a delivery once it is delivered; a missing one is no error."""
+        ...
+
+    def list_deliveries(
+        self,
+        tenant_id: str | None,
+        *,
+        status: DeliveryStatus | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> builtins.list[Delivery]:
+        """Deliveries oldest first; `status=DEAD_LETTER` lists the dead letters."""
+        ...
+
+    def record_attempt(self, attempt: DeliveryAttempt) -> None:
+        """Append one attempt to the log."""
+        ...
+
+    def list_attempts(
+        self,
+        tenant_id: str | None,
+        *,
+        delivery_id: str | None = None,
+        rule_id: str | None = None,
+        alarm_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> builtins.list[DeliveryAttempt]:
+        """Attempts newest first."""
+        ...
+
+
+class NotificationChannel(Protocol):
+    """Sends a notification over one kind of channel (webhook, email, MQTT)."""
+
+    kind: str
+
+    def send(self, message: NotificationMessage, target: Mapping[str, Any]) -> int | None:
+        """Deliver, returning the receiver's status code where the channel has one (HTTP, SMTP), or raise
+        DeliveryFailed (with `retryable`). Blocking; called on a worker thread."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRuleRecord:
+    """An alarm rule attached to a device profile; `rule` is the rule's JSON (see parse_rule)."""
+
+    id: str
+    tenant_id: str
+    profile_id: str
+    rule: dict[str, Any]
+    enabled: bool = True
+
+
 class UnitOfWork(Protocol):
     """One metadata transaction: `with uow: ...; uow.commit()`. Leaving without commit rolls back."""
 
@@ -173,6 +244,7 @@ class UnitOfWork(Protocol):
     attributes: AttributeRepository
     users: UserRepository
     api_keys: ApiKeyRepository
+    notifications: NotificationRepository
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

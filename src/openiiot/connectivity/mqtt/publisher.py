@@ -71,8 +71,12 @@ class MqttPlatformPublisher:
         """Remove the retained shared attributes of a device (when it is deleted)."""
         self._publish(shared_attributes_topic(device_id), b"", retain=True)
 
-    def _publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
-        info = self._client.publish(topic, payload, qos=1, retain=retain)
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        """Publish any payload (alarm notifications under `$platform/`); Overloaded when the queue is full."""
+        self._publish(topic, payload, retain=retain, qos=qos)
+
+    def _publish(self, topic: str, payload: bytes, *, retain: bool, qos: int = 1) -> None:
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
             raise Overloaded(f"the MQTT publish queue is full; {topic} not sent")
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):

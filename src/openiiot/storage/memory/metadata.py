@@ -11,6 +11,7 @@ from openiiot.services.ports import (
     AttributeRepository,
     DeviceCredential,
     DeviceRepository,
+    NotificationRepository,
     ProfileRepository,
     SiteRepository,
     TenantRepository,
@@ -25,6 +26,7 @@ from openiiot.storage.memory.metadata_repositories import (
     MemoryTenantRepository,
     MetadataTables,
 )
+from openiiot.storage.memory.notification_repositories import MemoryNotificationRepository
 from openiiot.storage.memory.user_repositories import MemoryApiKeyRepository, MemoryUserRepository
 
 
@@ -39,6 +41,7 @@ class MemoryUnitOfWork:
     attributes: AttributeRepository
     users: UserRepository
     api_keys: ApiKeyRepository
+    notifications: NotificationRepository
 
     def __init__(self, factory: MemoryUnitOfWorkFactory) -> None:
         self._factory = factory
@@ -53,6 +56,7 @@ class MemoryUnitOfWork:
         self.attributes = MemoryAttributeRepository(self._work)
         self.users = MemoryUserRepository(self._work)
         self.api_keys = MemoryApiKeyRepository(self._work)
+        self.notifications = MemoryNotificationRepository(self._work)
 
     def __enter__(self) -> MemoryUnitOfWork:
         if self._open:

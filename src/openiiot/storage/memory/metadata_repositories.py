@@ -20,6 +20,8 @@ from openiiot.domain.model import (
     Tenant,
     User,
 )
+from openiiot.domain.notification_deliveries import Delivery, DeliveryAttempt
+from openiiot.domain.notifications import NotificationRule
 
 T = TypeVar("T")
 AttributeKey = tuple[str, str, str]  # (device_id, scope, key)
@@ -37,6 +39,9 @@ class MetadataTables:
     attributes: dict[AttributeKey, Attribute] = dataclasses.field(default_factory=dict)
     users: dict[str, User] = dataclasses.field(default_factory=dict)
     api_keys: dict[str, ApiKey] = dataclasses.field(default_factory=dict)
+    notification_rules: dict[str, NotificationRule] = dataclasses.field(default_factory=dict)
+    notification_deliveries: dict[str, Delivery] = dataclasses.field(default_factory=dict)
+    notification_attempts: dict[str, DeliveryAttempt] = dataclasses.field(default_factory=dict)
 
     def tables(self) -> dict[str, dict[Any, Any]]:
         """The tables by name."""

@@ -183,3 +183,68 @@ class ApiKeyRow(Base):
 
 
 metadata = Base.metadata
+
+
+class NotificationRuleRow(Base):
+    """A notification rule; filters and the channel target are JSON (always read and written whole)."""
+
+    __tablename__ = "notification_rules"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id"))
+    name: Mapped[str] = mapped_column(NAME)
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    site_ids: Mapped[list[str]] = mapped_column(JsonType)
+    severities: Mapped[list[str]] = mapped_column(JsonType)
+    alarm_types: Mapped[list[str]] = mapped_column(JsonType)
+    transitions: Mapped[list[str]] = mapped_column(JsonType)
+    quiet_start: Mapped[str | None] = mapped_column(String(5))
+    quiet_end: Mapped[str | None] = mapped_column(String(5))
+    quiet_critical_passes: Mapped[bool] = mapped_column(Boolean)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+
+
+class NotificationDeliveryRow(Base):
+    """A notification not yet delivered (pending, with its next attempt time) or given up (dead letter)."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (
+        Index("ix_notification_deliveries_status_next_attempt_ms", "status", "next_attempt_ms"),
+        Index("ix_notification_deliveries_tenant_id_created_ms", "tenant_id", "created_ms"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id"))
+    rule_id: Mapped[str] = mapped_column(ID)  # no foreign key: a delivery outlives its rule's deletion
+    rule_name: Mapped[str] = mapped_column(NAME)
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    event: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    next_attempt_ms: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class NotificationAttemptRow(Base):
+    """One delivery attempt, kept as the record of what was sent where and how it went."""
+
+    __tablename__ = "notification_attempts"
+    __table_args__ = (Index("ix_notification_attempts_tenant_id_ts_ms", "tenant_id", "ts_ms"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id"))
+    delivery_id: Mapped[str] = mapped_column(ID, index=True)
+    rule_id: Mapped[str] = mapped_column(ID, index=True)
+    alarm_id: Mapped[str] = mapped_column(ID, index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -13,6 +13,7 @@ from openiiot.services.ports import (
     AssetRepository,
     AttributeRepository,
     DeviceRepository,
+    NotificationRepository,
     ProfileRepository,
     SiteRepository,
     TenantRepository,
@@ -23,6 +24,7 @@ from openiiot.storage.sql.device_repositories import (
     SqlDeviceRepository,
     SqlProfileRepository,
 )
+from openiiot.storage.sql.notification_repositories import SqlNotificationRepository
 from openiiot.storage.sql.repositories import SqlAssetRepository, SqlSiteRepository, SqlTenantRepository
 from openiiot.storage.sql.repository_base import conflict_from
 from openiiot.storage.sql.user_repositories import SqlApiKeyRepository, SqlUserRepository
@@ -39,6 +41,7 @@ class SqlUnitOfWork:
     attributes: AttributeRepository
     users: UserRepository
     api_keys: ApiKeyRepository
+    notifications: NotificationRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -57,6 +60,7 @@ class SqlUnitOfWork:
         self.attributes = SqlAttributeRepository(session)
         self.users = SqlUserRepository(session)
         self.api_keys = SqlApiKeyRepository(session)
+        self.notifications = SqlNotificationRepository(session)
         return self
 
     def __exit__(
