@@ -11,6 +11,8 @@ from prometheus_client import CollectorRegistry
 from openiiot import __version__
 from openiiot.api.errors import install_error_handlers
 from openiiot.api.routes import (
+    alarm_rules,
+    alarms,
     api_keys,
     assets,
     attributes,
@@ -63,6 +65,8 @@ def create_app(platform: PlatformParts) -> FastAPI:
         devices,
         attributes,
         telemetry,
+        alarm_rules,
+        alarms,
     ):
         api.include_router(module.router)
     app.include_router(api)

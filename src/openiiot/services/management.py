@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from openiiot.services.alarms import AlarmService, RulesChanged
 from openiiot.services.attributes import AttributeService, SharedAttributesCallback
 from openiiot.services.auth import AuthService, PasswordHashing
 from openiiot.services.devices import DeviceService
@@ -33,9 +34,14 @@ class Services:
     telemetry: TelemetryQueryService
     provisioning: ProvisioningService
     health: HealthService
+    alarms: AlarmService
 
 
 def _ignore_device(_device_id: str) -> None:
+    return None
+
+
+def _ignore_rules(_profile_id: str | None) -> None:
     return None
 
 
@@ -53,6 +59,7 @@ def build_services(
     on_device_changed: Callable[[str], None] = _ignore_device,
     on_shared_attributes: SharedAttributesCallback = _ignore_shared,
     passwords: PasswordHashing | None = None,
+    on_alarm_rules_changed: RulesChanged | None = None,
 ) -> Services:
     """Wire the handlers; the callbacks drop ingest cache entries and push shared attributes to devices."""
     hashing = passwords or PasswordHashing()
@@ -68,4 +75,5 @@ def build_services(
         telemetry=TelemetryQueryService(uow, telemetry, clock),
         provisioning=ProvisioningService(uow, clock, on_device_changed),
         health=HealthService(uow, telemetry),
+        alarms=AlarmService(uow, clock, on_alarm_rules_changed or _ignore_rules),
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
+from openiiot.domain.alarms import Alarm
 from openiiot.domain.model import (
     ApiKey,
     Asset,
@@ -233,6 +234,40 @@ class AlarmRuleRecord:
     enabled: bool = True
 
 
+class AlarmRepository(Protocol):
+    """Alarm rules, per-(rule, originator) evaluator state (JSON) and alarms with their history."""
+
+    def add_rule(self, record: AlarmRuleRecord) -> None: ...
+    def get_rule(self, tenant_id: str | None, rule_id: str) -> AlarmRuleRecord: ...
+    def list_rules(
+        self, tenant_id: str | None, *, profile_id: str | None = None, offset: int = 0, limit: int = 100
+    ) -> builtins.list[AlarmRuleRecord]: ...
+    def update_rule(self, record: AlarmRuleRecord) -> None: ...
+    def delete_rule(self, tenant_id: str | None, rule_id: str) -> None: ...
+    def get_state(self, rule_id: str, originator_id: str) -> dict[str, Any] | None: ...
+    def save_state(self, rule_id: str, originator_id: str, tenant_id: str, state: dict[str, Any]) -> None: ...
+    def get_open_alarm(self, originator_id: str, rule_id: str) -> Alarm | None: ...
+    def save_alarm(self, alarm: Alarm) -> None:
+        """Insert or replace; at most one active alarm per (originator, rule) (Conflict otherwise)."""
+        ...
+
+    def get_alarm(self, tenant_id: str | None, alarm_id: str) -> Alarm: ...
+    def list_alarms(
+        self,
+        tenant_id: str | None,
+        *,
+        active: bool | None = None,
+        severity: str | None = None,
+        originator_id: str | None = None,
+        from_ms: int | None = None,
+        to_ms: int | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> builtins.list[Alarm]:
+        """Alarms raised in [from_ms, to_ms), newest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One metadata transaction: `with uow: ...; uow.commit()`. Leaving without commit rolls back."""
 
@@ -244,6 +279,7 @@ class UnitOfWork(Protocol):
     attributes: AttributeRepository
     users: UserRepository
     api_keys: ApiKeyRepository
+    alarms: AlarmRepository
     notifications: NotificationRepository
 
     def __enter__(self) -> UnitOfWork: ...

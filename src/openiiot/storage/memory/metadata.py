@@ -6,6 +6,7 @@ import threading
 from types import TracebackType
 
 from openiiot.services.ports import (
+    AlarmRepository,
     ApiKeyRepository,
     AssetRepository,
     AttributeRepository,
@@ -17,6 +18,7 @@ from openiiot.services.ports import (
     TenantRepository,
     UserRepository,
 )
+from openiiot.storage.memory.alarm_repositories import MemoryAlarmRepository
 from openiiot.storage.memory.metadata_repositories import (
     MemoryAssetRepository,
     MemoryAttributeRepository,
@@ -41,6 +43,7 @@ class MemoryUnitOfWork:
     attributes: AttributeRepository
     users: UserRepository
     api_keys: ApiKeyRepository
+    alarms: AlarmRepository
     notifications: NotificationRepository
 
     def __init__(self, factory: MemoryUnitOfWorkFactory) -> None:
@@ -56,6 +59,7 @@ class MemoryUnitOfWork:
         self.attributes = MemoryAttributeRepository(self._work)
         self.users = MemoryUserRepository(self._work)
         self.api_keys = MemoryApiKeyRepository(self._work)
+        self.alarms = MemoryAlarmRepository(self._work)
         self.notifications = MemoryNotificationRepository(self._work)
 
     def __enter__(self) -> MemoryUnitOfWork:

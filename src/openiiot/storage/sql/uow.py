@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from openiiot.services.ports import (
+    AlarmRepository,
     ApiKeyRepository,
     AssetRepository,
     AttributeRepository,
@@ -19,6 +20,7 @@ from openiiot.services.ports import (
     TenantRepository,
     UserRepository,
 )
+from openiiot.storage.sql.alarm_repositories import SqlAlarmRepository
 from openiiot.storage.sql.device_repositories import (
     SqlAttributeRepository,
     SqlDeviceRepository,
@@ -41,6 +43,7 @@ class SqlUnitOfWork:
     attributes: AttributeRepository
     users: UserRepository
     api_keys: ApiKeyRepository
+    alarms: AlarmRepository
     notifications: NotificationRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
@@ -60,6 +63,7 @@ class SqlUnitOfWork:
         self.attributes = SqlAttributeRepository(session)
         self.users = SqlUserRepository(session)
         self.api_keys = SqlApiKeyRepository(session)
+        self.alarms = SqlAlarmRepository(session)
         self.notifications = SqlNotificationRepository(session)
         return self
 

@@ -1,0 +1,193 @@
+"""SQL storage of alarm rules, per-(rule, originator) evaluator state and alarms (migration 0003)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, select, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from openiiot.domain.alarms import Alarm, alarm_from_dict, alarm_to_dict
+from openiiot.services.ports import AlarmRuleRecord
+from openiiot.storage.sql.repository_base import SqlRepository
+from openiiot.storage.sql.tables import ID, Base, JsonType
+
+
+class AlarmRuleRow(Base):
+    """An alarm rule of a device profile; the rule itself is JSON (always read and written whole)."""
+
+    __tablename__ = "alarm_rules"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id"))
+    profile_id: Mapped[str] = mapped_column(ID, ForeignKey("device_profiles.id"), index=True)
+    rule: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+
+
+class AlarmRuleStateRow(Base):
+    """The evaluator state of one rule for one originator, as JSON: survives restarts, shared by processes."""
+
+    __tablename__ = "alarm_rule_states"
+
+    rule_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    originator_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID)
+    state: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class AlarmRow(Base):
+    """An alarm; the searchable fields are columns, the whole alarm with its history is JSON."""
+
+    __tablename__ = "alarms"
+    __table_args__ = (
+        Index("ix_alarms_tenant_id_raised_ms", "tenant_id", "raised_ms"),
+        # one open alarm per (originator, rule): a second concurrent raise fails instead of duplicating
+        Index(
+            "uq_alarms_open_originator_id_rule_id",
+            "originator_id",
+            "rule_id",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id"))
+    originator_id: Mapped[str] = mapped_column(ID)
+    rule_id: Mapped[str] = mapped_column(ID)
+    severity: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean)
+    raised_ms: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+def _rule_record(row: AlarmRuleRow) -> AlarmRuleRecord:
+    return AlarmRuleRecord(row.id, row.tenant_id, row.profile_id, dict(row.rule), row.enabled)
+
+
+class SqlAlarmRepository(SqlRepository):
+    """Alarm rules, rule state and alarms in SQL."""
+
+    def add_rule(self, record: AlarmRuleRecord) -> None:
+        """Store a new rule."""
+        self._session.add(
+            AlarmRuleRow(
+                id=record.id,
+                tenant_id=record.tenant_id,
+                profile_id=record.profile_id,
+                rule=record.rule,
+                enabled=record.enabled,
+            )
+        )
+        self._flush()
+
+    def get_rule(self, tenant_id: str | None, rule_id: str) -> AlarmRuleRecord:
+        """The rule, or NotFound (also for another tenant's rule)."""
+        return _rule_record(self._scoped_get(AlarmRuleRow, "alarm rule", tenant_id, rule_id))
+
+    def list_rules(
+        self, tenant_id: str | None, *, profile_id: str | None = None, offset: int = 0, limit: int = 100
+    ) -> list[AlarmRuleRecord]:
+        """Rules ordered by id, optionally of one profile."""
+        stmt = select(AlarmRuleRow).order_by(AlarmRuleRow.id)
+        if tenant_id is not None:
+            stmt = stmt.where(AlarmRuleRow.tenant_id == tenant_id)
+        if profile_id is not None:
+            stmt = stmt.where(AlarmRuleRow.profile_id == profile_id)
+        return [_rule_record(r) for r in self._page(stmt, offset, limit)]
+
+    def update_rule(self, record: AlarmRuleRecord) -> None:
+        """Replace a rule's JSON and enabled flag."""
+        row = self._scoped_get(AlarmRuleRow, "alarm rule", record.tenant_id, record.id)
+        row.rule, row.enabled = record.rule, record.enabled
+        self._flush()
+
+    def delete_rule(self, tenant_id: str | None, rule_id: str) -> None:
+        """Delete a rule and its evaluator state; its alarms stay as history."""
+        row = self._scoped_get(AlarmRuleRow, "alarm rule", tenant_id, rule_id)
+        for state in self._session.scalars(
+            select(AlarmRuleStateRow).where(AlarmRuleStateRow.rule_id == rule_id)
+        ):
+            self._session.delete(state)
+        self._session.delete(row)
+        self._flush()
+
+    def get_state(self, rule_id: str, originator_id: str) -> dict[str, Any] | None:
+        """The stored evaluator state, or None before the first evaluation."""
+        row = self._session.get(AlarmRuleStateRow, (rule_id, originator_id))
+        return None if row is None else dict(row.state)
+
+    def save_state(self, rule_id: str, originator_id: str, tenant_id: str, state: dict[str, Any]) -> None:
+        """Insert or replace the evaluator state."""
+        row = self._session.get(AlarmRuleStateRow, (rule_id, originator_id))
+        if row is None:
+            self._session.add(
+                AlarmRuleStateRow(
+                    rule_id=rule_id, originator_id=originator_id, tenant_id=tenant_id, state=state
+                )
+            )
+        else:
+            row.state = state
+        self._flush()
+
+    def get_open_alarm(self, originator_id: str, rule_id: str) -> Alarm | None:
+        """The active alarm of (originator, rule), if any."""
+        stmt = select(AlarmRow).where(
+            AlarmRow.originator_id == originator_id, AlarmRow.rule_id == rule_id, AlarmRow.active.is_(True)
+        )
+        row = self._session.scalars(stmt).first()
+        return None if row is None else alarm_from_dict(dict(row.body))
+
+    def save_alarm(self, alarm: Alarm) -> None:
+        """Insert or replace an alarm; a second active alarm of (originator, rule) is a Conflict."""
+        values = {
+            "tenant_id": alarm.tenant_id,
+            "originator_id": alarm.originator_id,
+            "rule_id": alarm.rule_id,
+            "severity": str(alarm.severity),
+            "active": alarm.active,
+            "raised_ms": alarm.raised_ms,
+            "body": alarm_to_dict(alarm),
+        }
+        row = self._session.get(AlarmRow, alarm.id)
+        if row is None:
+            self._session.add(AlarmRow(id=alarm.id, **values))
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
+        self._flush()
+
+    def get_alarm(self, tenant_id: str | None, alarm_id: str) -> Alarm:
+        """The alarm, or NotFound (also for another tenant's alarm)."""
+        return alarm_from_dict(dict(self._scoped_get(AlarmRow, "alarm", tenant_id, alarm_id).body))
+
+    def list_alarms(
+        self,
+        tenant_id: str | None,
+        *,
+        active: bool | None = None,
+        severity: str | None = None,
+        originator_id: str | None = None,
+        from_ms: int | None = None,
+        to_ms: int | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[Alarm]:
+        """Alarms raised in [from_ms, to_ms), newest first."""
+        stmt = select(AlarmRow).order_by(AlarmRow.raised_ms.desc(), AlarmRow.id)
+        filters = (
+            (tenant_id, AlarmRow.tenant_id),
+            (active, AlarmRow.active),
+            (severity, AlarmRow.severity),
+            (originator_id, AlarmRow.originator_id),
+        )
+        for value, column in filters:
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if from_ms is not None:
+            stmt = stmt.where(AlarmRow.raised_ms >= from_ms)
+        if to_ms is not None:
+            stmt = stmt.where(AlarmRow.raised_ms < to_ms)
+        return [alarm_from_dict(dict(r.body)) for r in self._page(stmt, offset, limit)]
