@@ -22,17 +22,20 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks evaluation
+	$(BIN)/ruff format --check src tests benchmarks evaluation
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks evaluation
+	$(BIN)/ruff check --fix src tests benchmarks evaluation
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py $(BENCH_ARGS)
+
+eval: $(STAMP)
+	$(BIN)/python evaluation/run.py $(EVAL_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

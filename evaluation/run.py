@@ -1,0 +1,65 @@
+"""`make eval`: runs every evaluation section against the shared datasets and writes docs/evaluation.md.
+
+Each section is a module `evaluation/eval_<topic>.py` with `TITLE: str` and `run(datasets: Path) -> str`
+returning Markdown (without its own top-level heading). A section whose data is absent says so in its text
+and skips that part; a section that raises is reported as failed and the run exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATASETS = ROOT.parent / "shared" / "datasets"
+
+
+def load_sections() -> list[object]:
+    """The evaluation modules, in file-name order."""
+    modules = []
+    for path in sorted(Path(__file__).parent.glob("eval_*.py")):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)
+        modules.append(module)
+    return modules
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS, help="the shared datasets folder")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "evaluation.md")
+    parser.add_argument("--only", default="", help="run only sections whose module name contains this")
+    args = parser.parse_args()
+    parts = [
+        "# Evaluation\n",
+        "Written by `make eval` (`evaluation/run.py`) from the public datasets in "
+        f"`{args.datasets.name}/` and the simulators' exact ground truth. Do not edit by hand.\n",
+    ]
+    failed = False
+    for module in load_sections():
+        name = module.__name__
+        if args.only and args.only not in name:
+            continue
+        started = time.perf_counter()
+        try:
+            body = module.run(args.datasets)  # type: ignore[attr-defined]
+        except Exception:
+            failed = True
+            body = "**This section failed:**\n\n```\n" + traceback.format_exc() + "```\n"
+        took = time.perf_counter() - started
+        parts.append(f"## {module.TITLE}\n\n{body.strip()}\n\n_Section `{name}` ran in {took:.1f} s._\n")  # type: ignore[attr-defined]
+        print(f"{name}: {took:.1f} s{' FAILED' if failed else ''}", file=sys.stderr)
+    args.out.write_text("\n".join(parts), encoding="utf-8")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
