@@ -31,8 +31,10 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks evaluation
 	$(BIN)/ruff check --fix src tests benchmarks evaluation
 
+# make bench runs benchmarks/ingest.py; make bench BENCH=alarms runs benchmarks/alarms.py, and so on.
+BENCH ?= ingest
 bench: $(STAMP)
-	$(BIN)/python benchmarks/ingest.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/$(BENCH).py $(BENCH_ARGS)
 
 eval: $(STAMP)
 	$(BIN)/python evaluation/run.py $(EVAL_ARGS)
