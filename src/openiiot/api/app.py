@@ -16,6 +16,7 @@ from openiiot.api.routes import (
     api_keys,
     assets,
     attributes,
+    audit,
     auth,
     device_profiles,
     devices,
@@ -67,6 +68,7 @@ def create_app(platform: PlatformParts) -> FastAPI:
         telemetry,
         alarm_rules,
         alarms,
+        audit,
     ):
         api.include_router(module.router)
     app.include_router(api)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -27,15 +28,17 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def get_principal(
+    request: Request,
     services: ServicesDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
     """The caller, from `Authorization: Bearer <jwt | oik_...>` or `X-API-Key: oik_...`."""
+    source_ip = request.client.host if request.client is not None else None
     if api_key:
-        return services.auth.authenticate_api_key(api_key)
+        return replace(services.auth.authenticate_api_key(api_key), source_ip=source_ip)
     if bearer is not None and bearer.credentials:
-        return services.auth.authenticate_bearer(bearer.credentials)
+        return replace(services.auth.authenticate_bearer(bearer.credentials), source_ip=source_ip)
     raise AuthenticationFailed("authentication required: send a bearer token or an X-API-Key header")
 
 

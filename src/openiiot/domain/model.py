@@ -267,6 +267,7 @@ class Principal:
     role: Role
     tenant_id: str | None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    source_ip: str | None = None  # the client address of the request, for the audit log
 
     @property
     def is_platform_admin(self) -> bool:

@@ -18,6 +18,7 @@ from openiiot.domain.errors import (
     ValidationFailed,
 )
 from openiiot.domain.model import ApiKey, Principal, Role, User
+from openiiot.services.audit import record
 from openiiot.services.authorization import ROLE_RANK, require_role, role_at_least, scope_of
 from openiiot.services.ports import Clock, UnitOfWorkFactory
 
@@ -198,6 +199,16 @@ class AuthService:
         )
         with self._uow() as uow:
             uow.api_keys.add(key)
+            record(
+                uow,
+                self._clock,
+                principal,
+                "api_key.create",
+                "api_key",
+                key.id,
+                tenant_id=key.tenant_id,
+                details={"name": key.name, "role": key_role.value},
+            )
             uow.commit()
         log.info("api key created", extra={"api_key_id": key.id, "user_id": principal.user_id})
         return IssuedApiKey(key=key, secret=secret)
@@ -217,6 +228,16 @@ class AuthService:
                 raise NotFound("api key", key_id)
             if not key.revoked:
                 uow.api_keys.update(replace(key, revoked=True))
+                record(
+                    uow,
+                    self._clock,
+                    principal,
+                    "api_key.revoke",
+                    "api_key",
+                    key_id,
+                    tenant_id=key.tenant_id,
+                    details={"name": key.name},
+                )
                 uow.commit()
         log.info("api key revoked", extra={"api_key_id": key_id, "user_id": principal.user_id})
 

@@ -10,6 +10,7 @@ from typing import Any
 from openiiot.domain.credentials import generate_token, hash_token, new_id
 from openiiot.domain.errors import Conflict, NotFound, ValidationFailed
 from openiiot.domain.model import AttributeScope, Device, Principal, Role
+from openiiot.services.audit import record
 from openiiot.services.authorization import require_reader, require_role, scope_of, target_tenant
 from openiiot.services.changes import apply_changes
 from openiiot.services.ports import Clock, TelemetryStore, UnitOfWork, UnitOfWorkFactory
@@ -97,6 +98,16 @@ class DeviceService:
             check_unique_name(uow, owner, device.name)
             check_references(uow, device)
             uow.devices.add(device)
+            record(
+                uow,
+                self._clock,
+                principal,
+                "device.create",
+                "device",
+                device.id,
+                tenant_id=owner,
+                details={"name": device.name, "profile_id": device.profile_id},
+            )
             uow.commit()
         log.info("device created", extra={"device_id": device.id, "user_id": principal.user_id})
         return ProvisionedDevice(device=device, access_token=token)
@@ -147,6 +158,20 @@ class DeviceService:
                 check_unique_name(uow, device.tenant_id, device.name)
             check_references(uow, device)
             uow.devices.update(device)
+            changed = {k: getattr(device, k) for k in changes if k in DEVICE_FIELDS}
+            action = "device.update"
+            if set(changed) == {"disabled"}:
+                action = "device.disable" if device.disabled else "device.enable"
+            record(
+                uow,
+                self._clock,
+                principal,
+                action,
+                "device",
+                device_id,
+                tenant_id=device.tenant_id,
+                details=changed,
+            )
             uow.commit()
         self._on_device_changed(device_id)
         return device
@@ -166,9 +191,17 @@ class DeviceService:
             uow.devices.update(
                 apply_changes(device, {"token_hash": hash_token(token)}, frozenset({"token_hash"}))
             )
+            record(
+                uow,
+                self._clock,
+                principal,
+                "device.rotate_credentials",
+                "device",
+                device_id,
+                tenant_id=device.tenant_id,
+            )
             uow.commit()
         self._on_device_changed(device_id)
-        # an audit log port does not exist yet; until it does, the log record is the audit trail
         log.warning(
             "device credentials rotated", extra={"device_id": device_id, "user_id": principal.user_id}
         )
@@ -178,7 +211,17 @@ class DeviceService:
         """Delete a device with its attributes and telemetry."""
         require_role(principal, Role.TENANT_ADMIN, "deleting devices")
         with self._uow() as uow:
-            uow.devices.get(scope_of(principal), device_id)
+            device = uow.devices.get(scope_of(principal), device_id)
+            record(
+                uow,
+                self._clock,
+                principal,
+                "device.delete",
+                "device",
+                device_id,
+                tenant_id=device.tenant_id,
+                details={"name": device.name},
+            )
             # a gateway with child devices is refused by the repository's foreign key (Conflict)
             for attribute in uow.attributes.list(device_id):
                 uow.attributes.delete(device_id, AttributeScope(attribute.scope), attribute.key)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from openiiot.services.alarms import AlarmService, RulesChanged
 from openiiot.services.attributes import AttributeService, SharedAttributesCallback
+from openiiot.services.audit import AuditService
 from openiiot.services.auth import AuthService, PasswordHashing
 from openiiot.services.devices import DeviceService
 from openiiot.services.health import HealthService
@@ -35,6 +36,7 @@ class Services:
     provisioning: ProvisioningService
     health: HealthService
     alarms: AlarmService
+    audit: AuditService
 
 
 def _ignore_device(_device_id: str) -> None:
@@ -66,7 +68,7 @@ def build_services(
     return Services(
         auth=AuthService(uow, clock, jwt_secret, jwt_ttl_s, hashing),
         tenants=TenantService(uow),
-        users=UserService(uow, hashing),
+        users=UserService(uow, hashing, clock),
         sites=SiteService(uow),
         assets=AssetService(uow),
         profiles=ProfileService(uow, on_device_changed),
@@ -76,4 +78,5 @@ def build_services(
         provisioning=ProvisioningService(uow, clock, on_device_changed),
         health=HealthService(uow, telemetry),
         alarms=AlarmService(uow, clock, on_alarm_rules_changed or _ignore_rules),
+        audit=AuditService(uow, clock),
     )

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from openiiot.domain.alarms import Alarm
+from openiiot.domain.audit import AuditEntry, AuditQuery
 from openiiot.domain.model import (
     ApiKey,
     Asset,
@@ -268,6 +269,17 @@ class AlarmRepository(Protocol):
         ...
 
 
+class AuditRepository(Protocol):
+    """The append-only audit log: entries are added, never changed."""
+
+    def add(self, entry: AuditEntry) -> None: ...
+    def list(
+        self, tenant_id: str | None, query: AuditQuery, *, offset: int = 0, limit: int = 100
+    ) -> builtins.list[AuditEntry]:
+        """Entries of the tenant (None: every tenant) that match, newest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One metadata transaction: `with uow: ...; uow.commit()`. Leaving without commit rolls back."""
 
@@ -281,6 +293,7 @@ class UnitOfWork(Protocol):
     api_keys: ApiKeyRepository
     alarms: AlarmRepository
     notifications: NotificationRepository
+    audit: AuditRepository
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

@@ -10,6 +10,7 @@ from typing import Any
 from openiiot.domain.credentials import new_id
 from openiiot.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from openiiot.domain.model import Principal, Role, User
+from openiiot.services.audit import record
 from openiiot.services.auth import PasswordHashing
 from openiiot.services.authorization import (
     require_reader,
@@ -18,7 +19,7 @@ from openiiot.services.authorization import (
     scope_of,
     target_tenant,
 )
-from openiiot.services.ports import UnitOfWork, UnitOfWorkFactory
+from openiiot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,10 @@ USER_FIELDS = frozenset({"role", "display_name", "locale", "disabled", "password
 class UserService:
     """Create, read, update and delete users within the caller's reach."""
 
-    def __init__(self, uow: UnitOfWorkFactory, passwords: PasswordHashing) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, passwords: PasswordHashing, clock: Clock) -> None:
         self._uow = uow
         self._passwords = passwords
+        self._clock = clock
 
     def create(
         self,
@@ -61,6 +63,16 @@ class UserService:
                 uow.tenants.get(owner)
             self._check_unique(uow, username)
             uow.users.add(user)
+            record(
+                uow,
+                self._clock,
+                principal,
+                "user.create",
+                "user",
+                user.id,
+                tenant_id=owner,
+                details={"username": username, "role": role.value},
+            )
             uow.commit()
         log.info("user created", extra={"new_user_id": user.id, "user_id": principal.user_id})
         return user
@@ -97,6 +109,19 @@ class UserService:
                 values["password_hash"] = self._passwords.hash(values.pop("password"))
             user = replace(current, **values)
             uow.users.update(user)
+            shown = {k: getattr(v, "value", v) for k, v in changes.items() if k != "password"}
+            if "password" in changes:
+                shown["password_changed"] = True
+            record(
+                uow,
+                self._clock,
+                principal,
+                "user.update",
+                "user",
+                user_id,
+                tenant_id=user.tenant_id,
+                details=shown,
+            )
             uow.commit()
         return user
 
@@ -108,6 +133,16 @@ class UserService:
             if user.id == principal.user_id:
                 raise Conflict("you cannot delete your own account")
             uow.users.delete(scope_of(principal), user_id)
+            record(
+                uow,
+                self._clock,
+                principal,
+                "user.delete",
+                "user",
+                user_id,
+                tenant_id=user.tenant_id,
+                details={"username": user.username},
+            )
             uow.commit()
         log.info("user deleted", extra={"deleted_user_id": user_id, "user_id": principal.user_id})
 

@@ -10,6 +10,7 @@ from openiiot.services.ports import (
     ApiKeyRepository,
     AssetRepository,
     AttributeRepository,
+    AuditRepository,
     DeviceCredential,
     DeviceRepository,
     NotificationRepository,
@@ -19,6 +20,7 @@ from openiiot.services.ports import (
     UserRepository,
 )
 from openiiot.storage.memory.alarm_repositories import MemoryAlarmRepository
+from openiiot.storage.memory.audit_repository import MemoryAuditRepository
 from openiiot.storage.memory.metadata_repositories import (
     MemoryAssetRepository,
     MemoryAttributeRepository,
@@ -45,6 +47,7 @@ class MemoryUnitOfWork:
     api_keys: ApiKeyRepository
     alarms: AlarmRepository
     notifications: NotificationRepository
+    audit: AuditRepository
 
     def __init__(self, factory: MemoryUnitOfWorkFactory) -> None:
         self._factory = factory
@@ -61,6 +64,7 @@ class MemoryUnitOfWork:
         self.api_keys = MemoryApiKeyRepository(self._work)
         self.alarms = MemoryAlarmRepository(self._work)
         self.notifications = MemoryNotificationRepository(self._work)
+        self.audit = MemoryAuditRepository(self._work)
 
     def __enter__(self) -> MemoryUnitOfWork:
         if self._open:

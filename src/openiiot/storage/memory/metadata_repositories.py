@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from openiiot.domain.audit import AuditEntry
 from openiiot.domain.errors import Conflict, NotFound, ValidationFailed
 from openiiot.domain.model import (
     ApiKey,
@@ -45,6 +46,7 @@ class MetadataTables:
     notification_rules: dict[str, NotificationRule] = dataclasses.field(default_factory=dict)
     notification_deliveries: dict[str, Delivery] = dataclasses.field(default_factory=dict)
     notification_attempts: dict[str, DeliveryAttempt] = dataclasses.field(default_factory=dict)
+    audit: dict[str, AuditEntry] = dataclasses.field(default_factory=dict)
 
     def tables(self) -> dict[str, dict[Any, Any]]:
         """The tables by name."""

@@ -248,3 +248,28 @@ class NotificationAttemptRow(Base):
     duration_ms: Mapped[float] = mapped_column(Float)
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditRow(Base):
+    """One audit entry; rows are only ever inserted."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_tenant_id_ts_ms", "tenant_id", "ts_ms"),
+        Index("ix_audit_log_object_type_object_id", "object_type", "object_id"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    # no foreign key: the log outlives deleted tenants, users and objects
+    tenant_id: Mapped[str | None] = mapped_column(ID)
+    actor_id: Mapped[str] = mapped_column(ID, index=True)
+    actor_name: Mapped[str] = mapped_column(String(200))
+    actor_role: Mapped[str] = mapped_column(String(32))
+    actor_tenant_id: Mapped[str | None] = mapped_column(ID)
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(16))
+    details: Mapped[dict[str, Any]] = mapped_column(JsonType)

@@ -13,6 +13,7 @@ from openiiot.services.ports import (
     ApiKeyRepository,
     AssetRepository,
     AttributeRepository,
+    AuditRepository,
     DeviceRepository,
     NotificationRepository,
     ProfileRepository,
@@ -21,6 +22,7 @@ from openiiot.services.ports import (
     UserRepository,
 )
 from openiiot.storage.sql.alarm_repositories import SqlAlarmRepository
+from openiiot.storage.sql.audit_repository import SqlAuditRepository
 from openiiot.storage.sql.device_repositories import (
     SqlAttributeRepository,
     SqlDeviceRepository,
@@ -45,6 +47,7 @@ class SqlUnitOfWork:
     api_keys: ApiKeyRepository
     alarms: AlarmRepository
     notifications: NotificationRepository
+    audit: AuditRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -65,6 +68,7 @@ class SqlUnitOfWork:
         self.api_keys = SqlApiKeyRepository(session)
         self.alarms = SqlAlarmRepository(session)
         self.notifications = SqlNotificationRepository(session)
+        self.audit = SqlAuditRepository(session)
         return self
 
     def __exit__(
