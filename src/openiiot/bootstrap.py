@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,16 +24,25 @@ from openiiot.connectivity.mqtt.broker import BrokerRunConfig, EmbeddedBroker
 from openiiot.connectivity.mqtt.broker_metrics import BrokerStatsCollector
 from openiiot.connectivity.mqtt.consumer import MqttIngestConsumer
 from openiiot.connectivity.mqtt.publisher import MqttPlatformPublisher
+from openiiot.connectivity.notify.mqtt import (
+    ALARM_TOPIC_PREFIX,
+    EMBEDDED_ALARM_TOPIC_PREFIX,
+    MqttChannel,
+)
+from openiiot.connectivity.notify.smtp import SmtpChannel
+from openiiot.connectivity.notify.webhook import WebhookChannel
 from openiiot.domain.credentials import hash_token
-from openiiot.domain.errors import ConfigurationError
+from openiiot.domain.errors import ConfigurationError, DeliveryFailed
 from openiiot.domain.model import AttributeScope
+from openiiot.domain.notifications import AlarmEvent
 from openiiot.services.alarm_engine import AlarmEngine
 from openiiot.services.clock import SystemClock
 from openiiot.services.device_directory import DeviceDirectory
 from openiiot.services.ingest import IngestPipeline
 from openiiot.services.management import build_services
 from openiiot.services.metrics import IngestMetrics
-from openiiot.services.ports import Clock, TelemetryStore, UnitOfWorkFactory
+from openiiot.services.notifications import NotificationService
+from openiiot.services.ports import Clock, NotificationChannel, TelemetryStore, UnitOfWorkFactory
 from openiiot.services.retention import apply_retention
 from openiiot.services.scheduler import PeriodicJob
 from openiiot.settings import Settings
@@ -47,6 +57,7 @@ log = logging.getLogger(__name__)
 
 SERVICE_USERNAME = "openiiot-platform"
 ALARM_TICK_S = 2.0  # how often time-driven alarm conditions (durations, no data) are advanced
+SHELVING_CHECK_S = 5.0  # how often expired shelving is ended (and recorded) on open alarms
 
 
 def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
@@ -99,6 +110,7 @@ class Platform:
     publisher: MqttPlatformPublisher | None = None
     jobs: list[PeriodicJob] = field(default_factory=list)
     alarm_engine: AlarmEngine | None = None
+    notifications: NotificationService | None = None
 
     def start(self) -> None:
         """Start the embedded broker (if any), the ingest worker and the MQTT consumer."""
@@ -135,8 +147,11 @@ class Platform:
         self.consumer.start()
         consumer = self.consumer
         self.registry.register(BrokerStatsCollector(lambda: consumer.broker_stats))
+        if self.notifications is not None:
+            self.notifications.start()
         self.jobs = [
             PeriodicJob("retention", 3600, lambda: apply_retention(self.uow, self.telemetry, self.clock)),
+            PeriodicJob("alarm-shelving", SHELVING_CHECK_S, self.services.alarms.expire_shelving_due),
         ]
         if self.alarm_engine is not None:
             self.jobs.append(PeriodicJob("alarms", ALARM_TICK_S, self.alarm_engine.tick_all))
@@ -161,6 +176,8 @@ class Platform:
         if self.consumer is not None:
             self.consumer.stop()
         self.ingest.stop()
+        if self.notifications is not None:
+            self.notifications.stop()
         if self.publisher is not None:
             self.publisher.stop()
         if self.broker is not None:
@@ -195,7 +212,14 @@ def build_platform(settings: Settings) -> Platform:
     registry = CollectorRegistry()
     metrics = IngestMetrics(registry)
     directory = DeviceDirectory(uow)
-    alarm_engine = AlarmEngine(uow, directory, clock)
+    platform: Platform
+    notifications = NotificationService(
+        uow,
+        notification_channels(settings, lambda: platform.publisher),
+        clock,
+        max_attempts=settings.notification_max_attempts,
+    )
+    alarm_engine = AlarmEngine(uow, directory, clock, on_events=notify_all(notifications))
     ingest = IngestPipeline(
         directory=directory,
         uow=uow,
@@ -210,7 +234,6 @@ def build_platform(settings: Settings) -> Platform:
         batch_wait_ms=settings.ingest_batch_wait_ms,
         listeners=[alarm_engine.on_batch],
     )
-    platform: Platform
 
     def on_shared_attributes(device_id: str, values: dict[str, Any]) -> None:
         platform.push_shared_attributes(device_id)
@@ -224,6 +247,7 @@ def build_platform(settings: Settings) -> Platform:
         on_device_changed=directory.invalidate,
         on_shared_attributes=on_shared_attributes,
         on_alarm_rules_changed=alarm_engine.invalidate_rules,
+        on_alarm_events=notify_all(notifications),
     )
     lookup = open_credential_lookup(database_url)
     device_router = create_device_router(ingest, lookup, clock, settings.max_payload_bytes)
@@ -241,5 +265,56 @@ def build_platform(settings: Settings) -> Platform:
         database_url=database_url,
         extra_routers=[device_router],
         alarm_engine=alarm_engine,
+        notifications=notifications,
     )
     return platform
+
+
+class _LatePublisher:
+    """The platform's MQTT publisher, which exists only once the platform has started."""
+
+    def __init__(self, get: Callable[[], MqttPlatformPublisher | None]) -> None:
+        self._get = get
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        publisher = self._get()
+        if publisher is None:
+            raise DeliveryFailed("the platform's MQTT publisher is not running", retryable=True)
+        publisher.publish(topic, payload, qos=qos, retain=retain)
+
+
+def notification_channels(
+    settings: Settings, publisher: Callable[[], MqttPlatformPublisher | None]
+) -> dict[str, NotificationChannel]:
+    """Webhooks and MQTT always; email when an SMTP relay is configured (with a sender address)."""
+    prefix = settings.alarm_topic_prefix or (
+        EMBEDDED_ALARM_TOPIC_PREFIX if settings.mqtt_url is None else ALARM_TOPIC_PREFIX
+    )
+    channels: dict[str, NotificationChannel] = {
+        "webhook": WebhookChannel(),
+        "mqtt": MqttChannel(_LatePublisher(publisher), topic_prefix=prefix),
+    }
+    if settings.smtp_host is not None:
+        if not settings.smtp_from:
+            raise ConfigurationError(
+                "OPENIIOT_SMTP_HOST is set but OPENIIOT_SMTP_FROM is not; name the sender"
+            )
+        channels["email"] = SmtpChannel(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+        )
+    return channels
+
+
+def notify_all(service: NotificationService) -> Callable[[Sequence[AlarmEvent]], None]:
+    """The alarm-event sink that queues each event for notification (never blocks)."""
+
+    def sink(events: Sequence[AlarmEvent]) -> None:
+        for event in events:
+            service.notify(event)
+
+    return sink

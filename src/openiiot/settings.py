@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(None, description="SMTP login; unset = no authentication")
     smtp_password: str | None = Field(None, description="SMTP password, used with smtp_username")
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS before login")
+    notification_max_attempts: int = Field(
+        5, ge=1, le=50, description="Delivery attempts before a notification becomes a dead letter"
+    )
+    alarm_topic_prefix: str | None = Field(
+        None,
+        description="MQTT topic prefix of alarm notifications; unset = platform/alarms (embedded broker) "
+        "or $platform/alarms (external broker)",
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -21,6 +21,7 @@ from openiiot.api.routes import (
     device_profiles,
     devices,
     health,
+    notifications,
     sites,
     telemetry,
     tenants,
@@ -69,6 +70,7 @@ def create_app(platform: PlatformParts) -> FastAPI:
         alarm_rules,
         alarms,
         audit,
+        notifications,
     ):
         api.include_router(module.router)
     app.include_router(api)

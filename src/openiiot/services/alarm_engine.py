@@ -3,7 +3,8 @@
 Per (rule, device) the evaluator state is loaded from the metadata store, advanced, and written back in the
 same unit of work as the alarm rows it changes, so a restart resumes half-way through a duration and every
 process reads the same state (docs/decisions/0006-alarm-rules.md). In one process a lock serialises batches
-and ticks; across processes the last writer wins for now (see docs/alarms.md).
+and ticks; across processes each state row carries a version, a write over a changed row is a Conflict,
+and the device is evaluated again on the fresh state (docs/decisions/0007-alarm-state-concurrency.md).
 """
 
 from __future__ import annotations
@@ -14,15 +15,25 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
-from openiiot.domain.alarms import AlarmRule, RawSample, RuleState, apply_transition, evaluate, parse_rule
+from openiiot.domain.alarms import (
+    Alarm,
+    AlarmRule,
+    RawSample,
+    RuleState,
+    apply_transition,
+    evaluate,
+    parse_rule,
+)
 from openiiot.domain.credentials import new_id
-from openiiot.domain.errors import NotFound
+from openiiot.domain.errors import Conflict, NotFound
 from openiiot.domain.telemetry import TelemetryBatch
+from openiiot.services.alarm_notifications import AlarmEventSink, change_events, ignore_events
 from openiiot.services.device_directory import DeviceDirectory
 from openiiot.services.ports import AlarmRuleRecord, Clock, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
+CONFLICT_RETRIES = 5  # re-evaluations of one device when other processes keep winning the race
 RULE_CACHE_TTL_S = 10.0  # rules edited in another process take effect within this time
 _PAGE = 1000
 
@@ -38,8 +49,10 @@ class AlarmEngine:
         *,
         rule_cache_ttl_s: float = RULE_CACHE_TTL_S,
         monotonic: Callable[[], float] = time.monotonic,
+        on_events: AlarmEventSink = ignore_events,
     ) -> None:
         self._uow = uow
+        self._on_events = on_events
         self._directory = directory
         self._clock = clock
         self._ttl_s = rule_cache_ttl_s
@@ -48,6 +61,7 @@ class AlarmEngine:
         self._lock = threading.Lock()
         self.errors = 0  # evaluations that failed; logged, never raised into ingest
         self.transitions = 0  # alarm transitions persisted
+        self.conflicts = 0  # evaluations redone because another process changed the same state first
 
     def invalidate_rules(self, profile_id: str | None = None) -> None:
         """Forget cached rules (of one profile, or all) after a rule change."""
@@ -105,9 +119,19 @@ class AlarmEngine:
     ) -> None:
         try:
             rules = self._rules_of(profile_id)
-            if rules:
-                with self._lock:
-                    self._evaluate_device(tenant_id, device_id, rules, samples, now_ms)
+            if not rules:
+                return
+            with self._lock:
+                for attempt in range(1, CONFLICT_RETRIES + 1):
+                    try:
+                        self._evaluate_device(tenant_id, device_id, rules, samples, now_ms)
+                        return
+                    except Conflict:
+                        # another process advanced this device's state since we read it: evaluate again
+                        # on top of its result, so neither process's samples are lost
+                        self.conflicts += 1
+                        if attempt == CONFLICT_RETRIES:
+                            raise
         except Exception:
             self._failed("alarm evaluation failed", device_id)
 
@@ -133,6 +157,7 @@ class AlarmEngine:
         samples: Sequence[RawSample],
         now_ms: int,
     ) -> None:
+        changes: list[tuple[Alarm | None, Alarm]] = []
         with self._uow() as uow:
             suppressed = in_maintenance(uow, tenant_id, device_id)
             for rule in rules:
@@ -152,8 +177,12 @@ class AlarmEngine:
                     )
                     if alarm is not None and alarm is not current:
                         uow.alarms.save_alarm(alarm)
+                        changes.append((current, alarm))
                         self.transitions += 1
+            events = change_events(uow, changes, now_ms) if changes else []
             uow.commit()
+        if events:
+            self._on_events(events)
 
 
 def in_maintenance(uow: UnitOfWork, tenant_id: str, device_id: str) -> bool:

@@ -12,6 +12,8 @@ from openiiot.domain.alarms import Alarm, RuleState, parse_rule, release_alarm, 
 from openiiot.domain.credentials import new_id
 from openiiot.domain.errors import ValidationFailed
 from openiiot.domain.model import Principal, Role
+from openiiot.services.alarm_notifications import AlarmEventSink, change_events, ignore_events
+from openiiot.services.audit import record as audit_record
 from openiiot.services.authorization import require_reader, require_role, scope_of, target_tenant
 from openiiot.services.ports import AlarmRuleRecord, Clock, UnitOfWork, UnitOfWorkFactory
 
@@ -38,11 +40,16 @@ class AlarmService:
     """Tenant-scoped alarm rules and alarms; operator actions are recorded in each alarm's history."""
 
     def __init__(
-        self, uow: UnitOfWorkFactory, clock: Clock, on_rules_changed: RulesChanged = _ignore
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        on_rules_changed: RulesChanged = _ignore,
+        on_events: AlarmEventSink = ignore_events,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._on_rules_changed = on_rules_changed
+        self._on_events = on_events
 
     # --- rules -----------------------------------------------------------------------------------------
 
@@ -62,6 +69,16 @@ class AlarmService:
         with self._uow() as uow:
             uow.profiles.get(owner, profile_id)  # NotFound for another tenant's profile
             uow.alarms.add_rule(record)
+            audit_record(
+                uow,
+                self._clock,
+                principal,
+                "alarm_rule.create",
+                "alarm_rule",
+                rule_id,
+                tenant_id=owner,
+                details={"profile_id": profile_id, "name": record.rule.get("name")},
+            )
             uow.commit()
         self._on_rules_changed(profile_id)
         return record
@@ -99,6 +116,16 @@ class AlarmService:
                 enabled=current.enabled if enabled is None else enabled,
             )
             uow.alarms.update_rule(updated)
+            audit_record(
+                uow,
+                self._clock,
+                principal,
+                "alarm_rule.update",
+                "alarm_rule",
+                rule_id,
+                tenant_id=updated.tenant_id,
+                details={"definition_changed": rule is not None, "enabled": updated.enabled},
+            )
             uow.commit()
         self._on_rules_changed(updated.profile_id)
         return updated
@@ -109,6 +136,16 @@ class AlarmService:
         with self._uow() as uow:
             record = uow.alarms.get_rule(scope_of(principal), rule_id)
             uow.alarms.delete_rule(scope_of(principal), rule_id)
+            audit_record(
+                uow,
+                self._clock,
+                principal,
+                "alarm_rule.delete",
+                "alarm_rule",
+                rule_id,
+                tenant_id=record.tenant_id,
+                details={"name": record.rule.get("name")},
+            )
             uow.commit()
         self._on_rules_changed(record.profile_id)
 
@@ -150,31 +187,41 @@ class AlarmService:
 
     def acknowledge(self, principal: Principal, alarm_id: str, comment: str | None = None) -> Alarm:
         """The operator has seen the alarm."""
-        return self._act(principal, alarm_id, lambda a, by, now: lifecycle.acknowledge(a, by, now, comment))
+        return self._act(
+            principal, alarm_id, "acknowledge", lambda a, by, now: lifecycle.acknowledge(a, by, now, comment)
+        )
 
     def clear(self, principal: Principal, alarm_id: str, comment: str | None = None) -> Alarm:
         """Clear by hand; a condition still present then raises a new alarm."""
-        return self._act(principal, alarm_id, lambda a, by, now: lifecycle.clear(a, by, now, comment))
+        return self._act(
+            principal, alarm_id, "clear", lambda a, by, now: lifecycle.clear(a, by, now, comment)
+        )
 
     def reset(self, principal: Principal, alarm_id: str, comment: str | None = None) -> Alarm:
         """Reset a latched alarm whose condition has returned to normal."""
-        return self._act(principal, alarm_id, lambda a, by, now: lifecycle.reset(a, by, now, comment))
+        return self._act(
+            principal, alarm_id, "reset", lambda a, by, now: lifecycle.reset(a, by, now, comment)
+        )
 
     def shelve(self, principal: Principal, alarm_id: str, until_ms: int, comment: str | None = None) -> Alarm:
         """Take a nuisance alarm off the screen until `until_ms` (at most 7 days)."""
         return self._act(
-            principal, alarm_id, lambda a, by, now: lifecycle.shelve(a, by, now, until_ms, comment)
+            principal, alarm_id, "shelve", lambda a, by, now: lifecycle.shelve(a, by, now, until_ms, comment)
         )
 
     def unshelve(self, principal: Principal, alarm_id: str, comment: str | None = None) -> Alarm:
         """End shelving early."""
-        return self._act(principal, alarm_id, lambda a, by, now: lifecycle.unshelve(a, by, now, comment))
+        return self._act(
+            principal, alarm_id, "unshelve", lambda a, by, now: lifecycle.unshelve(a, by, now, comment)
+        )
 
     def comment(self, principal: Principal, alarm_id: str, text: str) -> Alarm:
         """Add a comment to the alarm's history."""
         if not text.strip():
             raise ValidationFailed("comment must not be empty", field="comment")
-        return self._act(principal, alarm_id, lambda a, by, now: lifecycle.add_comment(a, by, now, text))
+        return self._act(
+            principal, alarm_id, "comment", lambda a, by, now: lifecycle.add_comment(a, by, now, text)
+        )
 
     def kpis(self, principal: Principal, from_ms: int, to_ms: int) -> dict[str, Any]:
         """ISA-18.2 KPIs over the tenant's alarms raised in [from_ms, to_ms)."""
@@ -208,10 +255,36 @@ class AlarmService:
                     break
         return found
 
+    def expire_shelving_due(self) -> int:
+        """End every shelving that has expired, recording it in the alarm's history; returns how many.
+
+        The scheduler runs this every few seconds; reads already treat expired shelving as ended.
+        """
+        now_ms = self._now()
+        expired = 0
+        offset = 0
+        while True:
+            with self._uow() as uow:
+                page = uow.alarms.list_alarms(None, active=True, offset=offset, limit=_PAGE)
+                due = [a for a in page if a.shelved_until_ms is not None and a.shelved_until_ms <= now_ms]
+                changes = [(a, lifecycle.expire_shelving(a, now_ms)) for a in due]
+                for _before, after in changes:
+                    uow.alarms.save_alarm(after)
+                events = change_events(uow, changes, now_ms) if changes else []
+                uow.commit()
+            expired += len(due)
+            if events:
+                self._on_events(events)
+            if len(page) < _PAGE:
+                return expired
+            offset += len(page)
+
     def _now(self) -> int:
         return self._clock.now_ms()
 
-    def _act(self, principal: Principal, alarm_id: str, action: Callable[[Alarm, str, int], Alarm]) -> Alarm:
+    def _act(
+        self, principal: Principal, alarm_id: str, verb: str, action: Callable[[Alarm, str, int], Alarm]
+    ) -> Alarm:
         require_role(principal, Role.OPERATOR, "handling alarms")
         now_ms = self._now()
         with self._uow() as uow:
@@ -220,7 +293,21 @@ class AlarmService:
             uow.alarms.save_alarm(after)
             if before.active and not after.active:
                 _release(uow, after)
+            details = {"comment": after.history[-1].comment} if after.history[-1].comment else {}
+            audit_record(
+                uow,
+                self._clock,
+                principal,
+                f"alarm.{verb}",
+                "alarm",
+                alarm_id,
+                tenant_id=after.tenant_id,
+                details=details,
+            )
+            events = change_events(uow, [(before, after)], now_ms)
             uow.commit()
+        if events:
+            self._on_events(events)
         return after
 
 

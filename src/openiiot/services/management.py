@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from openiiot.services.alarm_notifications import AlarmEventSink, ignore_events
 from openiiot.services.alarms import AlarmService, RulesChanged
 from openiiot.services.attributes import AttributeService, SharedAttributesCallback
 from openiiot.services.audit import AuditService
 from openiiot.services.auth import AuthService, PasswordHashing
 from openiiot.services.devices import DeviceService
 from openiiot.services.health import HealthService
+from openiiot.services.notification_rules import NotificationRuleService
 from openiiot.services.ports import Clock, TelemetryStore, UnitOfWorkFactory
 from openiiot.services.profiles import ProfileService
 from openiiot.services.provisioning import ProvisioningService
@@ -37,6 +39,7 @@ class Services:
     health: HealthService
     alarms: AlarmService
     audit: AuditService
+    notification_rules: NotificationRuleService
 
 
 def _ignore_device(_device_id: str) -> None:
@@ -62,6 +65,7 @@ def build_services(
     on_shared_attributes: SharedAttributesCallback = _ignore_shared,
     passwords: PasswordHashing | None = None,
     on_alarm_rules_changed: RulesChanged | None = None,
+    on_alarm_events: AlarmEventSink = ignore_events,
 ) -> Services:
     """Wire the handlers; the callbacks drop ingest cache entries and push shared attributes to devices."""
     hashing = passwords or PasswordHashing()
@@ -77,6 +81,7 @@ def build_services(
         telemetry=TelemetryQueryService(uow, telemetry, clock),
         provisioning=ProvisioningService(uow, clock, on_device_changed),
         health=HealthService(uow, telemetry),
-        alarms=AlarmService(uow, clock, on_alarm_rules_changed or _ignore_rules),
+        alarms=AlarmService(uow, clock, on_alarm_rules_changed or _ignore_rules, on_alarm_events),
         audit=AuditService(uow, clock),
+        notification_rules=NotificationRuleService(uow, clock),
     )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, select, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm.exc import StaleDataError
 
 from openiiot.domain.alarms import Alarm, alarm_from_dict, alarm_to_dict
+from openiiot.domain.errors import Conflict
 from openiiot.services.ports import AlarmRuleRecord
 from openiiot.storage.sql.repository_base import SqlRepository
 from openiiot.storage.sql.tables import ID, Base, JsonType
@@ -34,6 +36,11 @@ class AlarmRuleStateRow(Base):
     originator_id: Mapped[str] = mapped_column(ID, primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ID)
     state: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    # optimistic concurrency: SQLAlchemy updates `WHERE version = <read version>` and raises StaleDataError
+    # when another process changed the row since this unit of work read it (decision 0007)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class AlarmRow(Base):
@@ -69,6 +76,10 @@ def _rule_record(row: AlarmRuleRow) -> AlarmRuleRecord:
 
 class SqlAlarmRepository(SqlRepository):
     """Alarm rules, rule state and alarms in SQL."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self._read_states: dict[tuple[str, str], AlarmRuleStateRow | None] = {}
 
     def add_rule(self, record: AlarmRuleRecord) -> None:
         """Store a new rule."""
@@ -117,20 +128,32 @@ class SqlAlarmRepository(SqlRepository):
     def get_state(self, rule_id: str, originator_id: str) -> dict[str, Any] | None:
         """The stored evaluator state, or None before the first evaluation."""
         row = self._session.get(AlarmRuleStateRow, (rule_id, originator_id))
+        # remember what was read (the session's identity map holds rows only weakly): save_state must
+        # write over exactly this version, or insert exactly when there was no row
+        self._read_states[(rule_id, originator_id)] = row
         return None if row is None else dict(row.state)
 
     def save_state(self, rule_id: str, originator_id: str, tenant_id: str, state: dict[str, Any]) -> None:
         """Insert or replace the evaluator state."""
-        row = self._session.get(AlarmRuleStateRow, (rule_id, originator_id))
+        key = (rule_id, originator_id)
+        if key in self._read_states:
+            row = self._read_states[key]
+        else:
+            row = self._session.get(AlarmRuleStateRow, key)
         if row is None:
-            self._session.add(
-                AlarmRuleStateRow(
-                    rule_id=rule_id, originator_id=originator_id, tenant_id=tenant_id, state=state
-                )
+            row = AlarmRuleStateRow(
+                rule_id=rule_id, originator_id=originator_id, tenant_id=tenant_id, state=state
             )
+            self._read_states[key] = row
+            self._session.add(row)
         else:
             row.state = state
-        self._flush()
+        try:
+            self._flush()
+        except StaleDataError as exc:
+            raise Conflict(
+                f"the state of rule {rule_id} for {originator_id} was changed by another process"
+            ) from exc
 
     def get_open_alarm(self, originator_id: str, rule_id: str) -> Alarm | None:
         """The active alarm of (originator, rule), if any."""
