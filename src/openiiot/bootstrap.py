@@ -37,6 +37,7 @@ from openiiot.domain.model import AttributeScope
 from openiiot.domain.notifications import AlarmEvent
 from openiiot.services.alarm_engine import AlarmEngine
 from openiiot.services.clock import SystemClock
+from openiiot.services.connectivity import ConnectivityService
 from openiiot.services.device_directory import DeviceDirectory
 from openiiot.services.ingest import IngestPipeline
 from openiiot.services.management import build_services
@@ -57,6 +58,10 @@ log = logging.getLogger(__name__)
 
 SERVICE_USERNAME = "openiiot-platform"
 ALARM_TICK_S = 2.0  # how often time-driven alarm conditions (durations, no data) are advanced
+CONNECTIVITY_CHECK_S = (
+    2.0  # how often devices past their inactivity timeout turn inactive (and events are written)
+)
+CONNECTIVITY_FLUSH_S = 30.0  # how often current connectivity states are written
 SHELVING_CHECK_S = 5.0  # how often expired shelving is ended (and recorded) on open alarms
 
 
@@ -111,10 +116,14 @@ class Platform:
     jobs: list[PeriodicJob] = field(default_factory=list)
     alarm_engine: AlarmEngine | None = None
     notifications: NotificationService | None = None
+    connectivity: ConnectivityService | None = None
 
     def start(self) -> None:
         """Start the embedded broker (if any), the ingest worker and the MQTT consumer."""
         s = self.settings
+        if self.connectivity is not None:
+            # the embedded broker starts with us: every device must open a new session
+            self.connectivity.load(sessions_reset=s.mqtt_url is None)
         if s.mqtt_url is None:
             check_port_free(s.mqtt_host, s.mqtt_port, "MQTT")
             self.broker = EmbeddedBroker(
@@ -143,6 +152,7 @@ class Platform:
             password=self.service_password,
             submit=self.ingest.submit,
             clock=self.clock,
+            on_session=self._session_changed,
         )
         self.consumer.start()
         consumer = self.consumer
@@ -155,8 +165,19 @@ class Platform:
         ]
         if self.alarm_engine is not None:
             self.jobs.append(PeriodicJob("alarms", ALARM_TICK_S, self.alarm_engine.tick_all))
+        if self.connectivity is not None:
+            self.jobs.append(PeriodicJob("connectivity-check", CONNECTIVITY_CHECK_S, self.connectivity.check))
+            self.jobs.append(PeriodicJob("connectivity-flush", CONNECTIVITY_FLUSH_S, self.connectivity.flush))
         for job in self.jobs:
             job.start()
+
+    def _session_changed(self, device_id: str, connected: bool, ts_ms: int, reason: str) -> None:
+        if self.connectivity is None:
+            return
+        if connected:
+            self.connectivity.session_opened(device_id, ts_ms)
+        else:
+            self.connectivity.session_closed(device_id, ts_ms, reason)
 
     def push_shared_attributes(self, device_id: str) -> None:
         """Publish the device's complete shared-attribute set, retained (a retained message replaces all)."""
@@ -176,6 +197,12 @@ class Platform:
         if self.consumer is not None:
             self.consumer.stop()
         self.ingest.stop()
+        if self.connectivity is not None:
+            try:
+                self.connectivity.check()
+                self.connectivity.flush()
+            except Exception:
+                log.exception("writing connectivity at stop failed")
         if self.notifications is not None:
             self.notifications.stop()
         if self.publisher is not None:
@@ -219,7 +246,14 @@ def build_platform(settings: Settings) -> Platform:
         clock,
         max_attempts=settings.notification_max_attempts,
     )
-    alarm_engine = AlarmEngine(uow, directory, clock, on_events=notify_all(notifications))
+    connectivity = ConnectivityService(uow, directory, clock)
+    alarm_engine = AlarmEngine(
+        uow,
+        directory,
+        clock,
+        on_events=notify_all(notifications),
+        last_activity=connectivity.last_activity_ms,
+    )
     ingest = IngestPipeline(
         directory=directory,
         uow=uow,
@@ -233,6 +267,7 @@ def build_platform(settings: Settings) -> Platform:
         batch_max=settings.ingest_batch_max,
         batch_wait_ms=settings.ingest_batch_wait_ms,
         listeners=[alarm_engine.on_batch],
+        activity_listeners=[connectivity.activity],
     )
 
     def on_shared_attributes(device_id: str, values: dict[str, Any]) -> None:
@@ -248,6 +283,7 @@ def build_platform(settings: Settings) -> Platform:
         on_shared_attributes=on_shared_attributes,
         on_alarm_rules_changed=alarm_engine.invalidate_rules,
         on_alarm_events=notify_all(notifications),
+        connectivity=connectivity,
     )
     lookup = open_credential_lookup(database_url)
     device_router = create_device_router(ingest, lookup, clock, settings.max_payload_bytes)
@@ -266,6 +302,7 @@ def build_platform(settings: Settings) -> Platform:
         extra_routers=[device_router],
         alarm_engine=alarm_engine,
         notifications=notifications,
+        connectivity=connectivity,
     )
     return platform
 

@@ -18,6 +18,7 @@ from openiiot.api.routes import (
     attributes,
     audit,
     auth,
+    connectivity,
     device_profiles,
     devices,
     health,
@@ -71,6 +72,7 @@ def create_app(platform: PlatformParts) -> FastAPI:
         alarms,
         audit,
         notifications,
+        connectivity,
     ):
         api.include_router(module.router)
     app.include_router(api)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from openiiot.domain.alarms import (
     Alarm,
     AlarmRule,
+    EvalContext,
     RawSample,
     RuleState,
     apply_transition,
@@ -50,8 +51,10 @@ class AlarmEngine:
         rule_cache_ttl_s: float = RULE_CACHE_TTL_S,
         monotonic: Callable[[], float] = time.monotonic,
         on_events: AlarmEventSink = ignore_events,
+        last_activity: Callable[[str], int | None] | None = None,
     ) -> None:
         self._uow = uow
+        self._last_activity = last_activity
         self._on_events = on_events
         self._directory = directory
         self._clock = clock
@@ -158,12 +161,14 @@ class AlarmEngine:
         now_ms: int,
     ) -> None:
         changes: list[tuple[Alarm | None, Alarm]] = []
+        activity = self._last_activity(device_id) if self._last_activity is not None else None
+        context = EvalContext(last_activity_ms=activity)
         with self._uow() as uow:
             suppressed = in_maintenance(uow, tenant_id, device_id)
             for rule in rules:
                 raw = uow.alarms.get_state(rule.id, device_id)
                 state = RuleState.from_dict(raw) if raw is not None else RuleState()
-                new_state, transitions = evaluate(rule, state, samples, now_ms)
+                new_state, transitions = evaluate(rule, state, samples, now_ms, context)
                 uow.alarms.save_state(rule.id, device_id, tenant_id, new_state.to_dict())
                 for transition in transitions:
                     current = uow.alarms.get_open_alarm(device_id, rule.id)

@@ -96,6 +96,7 @@ class IngestPipeline:
         batch_max: int,
         batch_wait_ms: int,
         listeners: Sequence[Callable[[TelemetryBatch], None]] = (),
+        activity_listeners: Sequence[Callable[[Mapping[str, int]], None]] = (),
     ) -> None:
         self._directory = directory
         self._uow = uow
@@ -107,6 +108,7 @@ class IngestPipeline:
         self._batch_max = batch_max
         self._batch_wait_s = batch_wait_ms / 1000
         self._listeners = tuple(listeners)
+        self._activity_listeners = tuple(activity_listeners)
         self._activity_ms: dict[str, int] = {}
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()  # stop retrying and stop waiting to fill batches
@@ -293,11 +295,18 @@ class IngestPipeline:
         for channel, n in channels.items():
             metrics.messages.labels(channel=channel.value).inc(n)
         rejects: Counter[str] = Counter()
+        seen: dict[str, int] = {}
         for message, result in zip(messages, work.results, strict=True):
             rejects.update({reason.value: n for reason, n in result.rejects.items()})
             if result.error not in (RejectReason.UNKNOWN_DEVICE, RejectReason.DEVICE_DISABLED):
                 previous = self._activity_ms.get(message.device_id, 0)
                 self._activity_ms[message.device_id] = max(previous, message.received_ms)
+                seen[message.device_id] = max(seen.get(message.device_id, 0), message.received_ms)
+        for activity_listener in self._activity_listeners:
+            try:
+                activity_listener(seen)
+            except Exception:
+                log.exception("activity listener failed")
         metrics.count_rejects(rejects)
         metrics.queue_depth.set(self._queue.qsize())
         for message, result in zip(messages, work.results, strict=True):

@@ -10,6 +10,8 @@ from openiiot.services.alarms import AlarmService, RulesChanged
 from openiiot.services.attributes import AttributeService, SharedAttributesCallback
 from openiiot.services.audit import AuditService
 from openiiot.services.auth import AuthService, PasswordHashing
+from openiiot.services.connectivity import ConnectivityService
+from openiiot.services.device_directory import DeviceDirectory
 from openiiot.services.devices import DeviceService
 from openiiot.services.health import HealthService
 from openiiot.services.notification_rules import NotificationRuleService
@@ -40,6 +42,7 @@ class Services:
     alarms: AlarmService
     audit: AuditService
     notification_rules: NotificationRuleService
+    connectivity: ConnectivityService
 
 
 def _ignore_device(_device_id: str) -> None:
@@ -66,6 +69,7 @@ def build_services(
     passwords: PasswordHashing | None = None,
     on_alarm_rules_changed: RulesChanged | None = None,
     on_alarm_events: AlarmEventSink = ignore_events,
+    connectivity: ConnectivityService | None = None,
 ) -> Services:
     """Wire the handlers; the callbacks drop ingest cache entries and push shared attributes to devices."""
     hashing = passwords or PasswordHashing()
@@ -84,4 +88,5 @@ def build_services(
         alarms=AlarmService(uow, clock, on_alarm_rules_changed or _ignore_rules, on_alarm_events),
         audit=AuditService(uow, clock),
         notification_rules=NotificationRuleService(uow, clock),
+        connectivity=connectivity or ConnectivityService(uow, DeviceDirectory(uow), clock),
     )

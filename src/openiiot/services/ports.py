@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from openiiot.domain.alarms import Alarm
 from openiiot.domain.audit import AuditEntry, AuditQuery
+from openiiot.domain.connectivity import ConnectivityEvent, DeviceConnectivity
 from openiiot.domain.model import (
     ApiKey,
     Asset,
@@ -280,6 +281,28 @@ class AuditRepository(Protocol):
         ...
 
 
+class ConnectivityRepository(Protocol):
+    """Current connectivity of each device (written periodically) and the log of its transitions."""
+
+    def save_states(self, states: Sequence[DeviceConnectivity]) -> None:
+        """Insert or replace these devices' current states."""
+        ...
+
+    def load_states(self) -> builtins.list[DeviceConnectivity]: ...
+    def add_events(self, events: Sequence[ConnectivityEvent]) -> None: ...
+    def list_events(
+        self,
+        device_id: str,
+        *,
+        from_ms: int | None = None,
+        to_ms: int | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> builtins.list[ConnectivityEvent]:
+        """The device's transitions in [from_ms, to_ms), newest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One metadata transaction: `with uow: ...; uow.commit()`. Leaving without commit rolls back."""
 
@@ -294,6 +317,7 @@ class UnitOfWork(Protocol):
     alarms: AlarmRepository
     notifications: NotificationRepository
     audit: AuditRepository
+    connectivity: ConnectivityRepository
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _PLUGINS = "openiiot.connectivity.mqtt.plugins"
 _PARENT_CHECK_S = 1.0
+_background: set[asyncio.Future[Any]] = set()  # strong references to fire-and-forget tasks
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,16 @@ class _RequeueingHandler(BrokerProtocolHandler):  # type: ignore[misc]
     A PUBACK *timeout* (5 s in amqtt) is not requeued: the message is still on its way to a slow consumer,
     and resending it under backpressure would only add load.
     """
+
+    def handle_read_timeout(self) -> None:
+        # amqtt 0.12 ignores an expired keep-alive, so a device that vanished without DISCONNECT (power
+        # cut, mobile link lost) would stay "connected" forever; close its connection as MQTT requires
+        stats: DenialStats | None = getattr(self, "openiiot_stats", None)
+        if stats is not None:
+            stats.count_event("keep_alive_expired")
+        task = asyncio.ensure_future(self.handle_connection_closed())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
 
     async def mqtt_publish(
         self,
@@ -136,6 +148,10 @@ class _LimitedBroker(Broker):  # type: ignore[misc]
         if type(handler) is BrokerProtocolHandler:
             handler.__class__ = _RequeueingHandler  # adds behaviour only, no state: safe to swap
             handler.openiiot_stats = self._stats
+        if client_session.keep_alive > 0:
+            # MQTT-3.1.2-24: the server closes the connection after 1.5 x keep-alive without a packet
+            # (amqtt waits exactly keep-alive for the next packet; see handle_read_timeout)
+            client_session.keep_alive = math.ceil(client_session.keep_alive * 1.5)
         await super()._handle_client_session(reader, writer, client_session, handler, server, listener_name)
         if not client_session.transitions.is_connected():
             return
@@ -161,7 +177,7 @@ def load_credentials(factory: str, arg: str) -> CredentialLookup:
 def build_broker_config(
     config: BrokerRunConfig, lookup: CredentialLookup, stats: DenialStats
 ) -> BrokerConfig:
-    """The amqtt configuration: one TCP listener, our two plugins and nothing else."""
+    """The amqtt configuration: one TCP listener, our three plugins and nothing else."""
     credentials = CachedCredentials(lookup, ttl_s=config.credential_cache_ttl_s)
     return BrokerConfig(
         listeners={"default": ListenerConfig(type=ListenerType.TCP, bind=f"{config.host}:{config.port}")},
@@ -177,6 +193,7 @@ def build_broker_config(
                 "service_username": config.service_username,
                 "stats_interval_s": config.stats_interval_s,
             },
+            f"{_PLUGINS}.ConnectivityPlugin": {"service_username": config.service_username},
         },
     )
 

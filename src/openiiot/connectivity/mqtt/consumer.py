@@ -21,7 +21,13 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from openiiot.connectivity.mqtt.topics import BROKER_STATS_TOPIC, TopicKind, parse_topic, wildcard_filter
+from openiiot.connectivity.mqtt.topics import (
+    BROKER_STATS_TOPIC,
+    CONNECTIVITY_TOPIC,
+    TopicKind,
+    parse_topic,
+    wildcard_filter,
+)
 from openiiot.domain.errors import ConfigurationError, Overloaded
 from openiiot.services.ingest import Channel, IngestMessage, IngestOutcome
 from openiiot.services.ports import Clock
@@ -71,6 +77,7 @@ class MqttIngestConsumer:
         password: str,
         submit: Callable[[IngestMessage], None],
         clock: Clock,
+        on_session: Callable[[str, bool, int, str], None] | None = None,
         client_id: str | None = None,
         share_group: str | None = None,
         keepalive_s: int = 30,
@@ -81,6 +88,7 @@ class MqttIngestConsumer:
         self._host, self._port, self._keepalive_s = host, port, keepalive_s
         self._submit = submit
         self._clock = clock
+        self._on_session = on_session
         self._drain_timeout_s = drain_timeout_s
         # `$share/{group}/` lets several ingest workers split one subscription on brokers that support it
         # (Mosquitto, EMQX); amqtt 0.12 does not, so the embedded broker uses a single consumer
@@ -137,6 +145,7 @@ class MqttIngestConsumer:
             (self._prefix + wildcard_filter(TopicKind.TELEMETRY), 1),
             (self._prefix + wildcard_filter(TopicKind.ATTRIBUTES), 1),
             (BROKER_STATS_TOPIC, 0),
+            (CONNECTIVITY_TOPIC, 1),
         ]
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
@@ -182,6 +191,8 @@ class MqttIngestConsumer:
         if parsed is None or channel is None:
             if msg.topic == BROKER_STATS_TOPIC:
                 self.broker_stats = orjson.loads(msg.payload)
+            elif msg.topic == CONNECTIVITY_TOPIC:
+                self._session_changed(msg.payload)
             else:
                 self.counts["unexpected_topic"] += 1
             if msg.qos:
@@ -212,6 +223,16 @@ class MqttIngestConsumer:
             self._finish()
             raise
         self.counts["submitted"] += 1
+
+    def _session_changed(self, payload: bytes | bytearray) -> None:
+        # the broker's announcement of a device session opening or closing (ConnectivityPlugin)
+        if self._on_session is None:
+            return
+        body = orjson.loads(payload)
+        self._on_session(
+            str(body["device_id"]), bool(body["connected"]), int(body["ts_ms"]), str(body.get("reason", ""))
+        )
+        self.counts["session_events"] += 1
 
     def _finish(self) -> None:
         with self._drained:

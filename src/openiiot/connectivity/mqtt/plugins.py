@@ -17,11 +17,12 @@ from typing import Any
 
 import orjson
 from amqtt.contexts import Action
-from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.plugins.base import BaseAuthPlugin, BasePlugin, BaseTopicPlugin
 from amqtt.session import Session
 
 from openiiot.connectivity.mqtt.topics import (
     BROKER_STATS_TOPIC,
+    CONNECTIVITY_TOPIC,
     device_may_publish,
     device_may_subscribe,
     parse_topic,
@@ -231,3 +232,60 @@ class DeviceTopicAclPlugin(BaseTopicPlugin):  # type: ignore[misc]
         data = orjson.dumps(body)
         await self.context.retain_message(BROKER_STATS_TOPIC, data, 0)
         await self.context.broadcast_message(BROKER_STATS_TOPIC, data, 0)
+
+
+class ConnectivityPlugin(BasePlugin):  # type: ignore[misc]
+    """Announces when a device's first MQTT session opens and its last one closes (docs/connectivity.md).
+
+    Tracked per device (the username) as the set of its open client ids: a device may hold sessions under
+    several client ids. A take-over (the same client id connecting again) replaces the session without
+    a disconnect event for the old one in amqtt 0.12, and if one does arrive after the new connection it
+    is recognised because the broker's session for that client id is connected again.
+    """
+
+    @dataclass
+    class Config:
+        """Injected by `run_broker`."""
+
+        service_username: str
+
+    def __init__(self, context: Any) -> None:
+        super().__init__(context)
+        self._open: dict[str, set[str]] = {}
+
+    async def on_broker_client_connected(self, *, client_id: str, client_session: Session) -> None:
+        """A session was accepted."""
+        device_id = _text(client_session.username)
+        if not device_id or device_id == self.config.service_username:
+            return
+        clients = self._open.setdefault(device_id, set())
+        first = not clients
+        clients.add(client_id)
+        if first:
+            await self._announce(device_id, connected=True, reason="")
+
+    async def on_broker_client_disconnected(self, *, client_id: str, client_session: Session) -> None:
+        """A session ended (DISCONNECT, keep-alive expiry, network loss)."""
+        device_id = _text(client_session.username)
+        clients = self._open.get(device_id)
+        if not clients or client_id not in clients:
+            return
+        current = self.context.get_session(client_id)
+        if current is not None and current is not client_session and current.transitions.is_connected():
+            return  # the end of a connection that a newer one with the same client id already replaced
+        clients.discard(client_id)
+        if not clients:
+            del self._open[device_id]
+            await self._announce(device_id, connected=False, reason="session closed")
+
+    async def _announce(self, device_id: str, *, connected: bool, reason: str) -> None:
+        body = {
+            "device_id": device_id,
+            "connected": connected,
+            "ts_ms": int(time.time() * 1000),
+            "reason": reason,
+        }
+        try:
+            await self.context.broadcast_message(CONNECTIVITY_TOPIC, orjson.dumps(body), 1)
+        except Exception:
+            log.exception("announcing a session change failed", extra={"device_id": device_id})

@@ -8,6 +8,8 @@ from enum import StrEnum
 PREFIX = "v1/devices"
 #: retained JSON counters of the embedded broker; `$` topics cannot be published by clients (MQTT-4.7.2-1)
 BROKER_STATS_TOPIC = "$platform/broker/stats"
+#: the embedded broker announces device MQTT sessions opening and closing here (QoS 1, to the platform only)
+CONNECTIVITY_TOPIC = "$platform/connectivity/events"
 #: a consumer may read through a shared subscription so that several ingest workers split the load
 SHARE_PREFIX = "$share/openiiot/"
 

@@ -11,6 +11,7 @@ from openiiot.services.ports import (
     AssetRepository,
     AttributeRepository,
     AuditRepository,
+    ConnectivityRepository,
     DeviceCredential,
     DeviceRepository,
     NotificationRepository,
@@ -21,6 +22,7 @@ from openiiot.services.ports import (
 )
 from openiiot.storage.memory.alarm_repositories import MemoryAlarmRepository
 from openiiot.storage.memory.audit_repository import MemoryAuditRepository
+from openiiot.storage.memory.connectivity_repository import MemoryConnectivityRepository
 from openiiot.storage.memory.metadata_repositories import (
     MemoryAssetRepository,
     MemoryAttributeRepository,
@@ -48,6 +50,7 @@ class MemoryUnitOfWork:
     alarms: AlarmRepository
     notifications: NotificationRepository
     audit: AuditRepository
+    connectivity: ConnectivityRepository
 
     def __init__(self, factory: MemoryUnitOfWorkFactory) -> None:
         self._factory = factory
@@ -65,6 +68,7 @@ class MemoryUnitOfWork:
         self.alarms = MemoryAlarmRepository(self._work)
         self.notifications = MemoryNotificationRepository(self._work)
         self.audit = MemoryAuditRepository(self._work)
+        self.connectivity = MemoryConnectivityRepository(self._work)
 
     def __enter__(self) -> MemoryUnitOfWork:
         if self._open:

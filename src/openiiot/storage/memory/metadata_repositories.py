@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from openiiot.domain.audit import AuditEntry
+from openiiot.domain.connectivity import ConnectivityEvent, DeviceConnectivity
 from openiiot.domain.errors import Conflict, NotFound, ValidationFailed
 from openiiot.domain.model import (
     ApiKey,
@@ -47,6 +48,8 @@ class MetadataTables:
     notification_deliveries: dict[str, Delivery] = dataclasses.field(default_factory=dict)
     notification_attempts: dict[str, DeliveryAttempt] = dataclasses.field(default_factory=dict)
     audit: dict[str, AuditEntry] = dataclasses.field(default_factory=dict)
+    connectivity_states: dict[str, DeviceConnectivity] = dataclasses.field(default_factory=dict)
+    connectivity_events: dict[str, ConnectivityEvent] = dataclasses.field(default_factory=dict)
 
     def tables(self) -> dict[str, dict[Any, Any]]:
         """The tables by name."""

@@ -273,3 +273,32 @@ class AuditRow(Base):
     object_id: Mapped[str] = mapped_column(String(200))
     outcome: Mapped[str] = mapped_column(String(16))
     details: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class DeviceConnectivityRow(Base):
+    """The last written connectivity state of a device (see services/connectivity.py)."""
+
+    __tablename__ = "device_connectivity"
+
+    device_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, index=True)
+    inactivity_timeout_s: Mapped[int] = mapped_column(Integer)
+    connected: Mapped[bool | None] = mapped_column(Boolean)
+    active: Mapped[bool] = mapped_column(Boolean)
+    last_activity_ms: Mapped[int | None] = mapped_column(BigInteger)
+    last_connected_ms: Mapped[int | None] = mapped_column(BigInteger)
+    last_disconnected_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ConnectivityEventRow(Base):
+    """One connectivity transition; rows are only ever inserted."""
+
+    __tablename__ = "connectivity_events"
+    __table_args__ = (Index("ix_connectivity_events_device_id_ts_ms", "device_id", "ts_ms"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID)
+    device_id: Mapped[str] = mapped_column(ID)
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(200))

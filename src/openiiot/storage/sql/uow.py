@@ -14,6 +14,7 @@ from openiiot.services.ports import (
     AssetRepository,
     AttributeRepository,
     AuditRepository,
+    ConnectivityRepository,
     DeviceRepository,
     NotificationRepository,
     ProfileRepository,
@@ -23,6 +24,7 @@ from openiiot.services.ports import (
 )
 from openiiot.storage.sql.alarm_repositories import SqlAlarmRepository
 from openiiot.storage.sql.audit_repository import SqlAuditRepository
+from openiiot.storage.sql.connectivity_repository import SqlConnectivityRepository
 from openiiot.storage.sql.device_repositories import (
     SqlAttributeRepository,
     SqlDeviceRepository,
@@ -48,6 +50,7 @@ class SqlUnitOfWork:
     alarms: AlarmRepository
     notifications: NotificationRepository
     audit: AuditRepository
+    connectivity: ConnectivityRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -69,6 +72,7 @@ class SqlUnitOfWork:
         self.alarms = SqlAlarmRepository(session)
         self.notifications = SqlNotificationRepository(session)
         self.audit = SqlAuditRepository(session)
+        self.connectivity = SqlConnectivityRepository(session)
         return self
 
     def __exit__(
