@@ -24,6 +24,7 @@ from openiiot.connectivity.mqtt.broker import BrokerRunConfig, EmbeddedBroker
 from openiiot.connectivity.mqtt.broker_metrics import BrokerStatsCollector
 from openiiot.connectivity.mqtt.consumer import MqttIngestConsumer
 from openiiot.connectivity.mqtt.publisher import MqttPlatformPublisher
+from openiiot.connectivity.mqtt.topics import rpc_request_topic
 from openiiot.connectivity.notify.mqtt import (
     ALARM_TOPIC_PREFIX,
     EMBEDDED_ALARM_TOPIC_PREFIX,
@@ -37,6 +38,7 @@ from openiiot.domain.model import AttributeScope
 from openiiot.domain.notifications import AlarmEvent
 from openiiot.services.alarm_engine import AlarmEngine
 from openiiot.services.clock import SystemClock
+from openiiot.services.commands import CommandService
 from openiiot.services.connectivity import ConnectivityService
 from openiiot.services.device_directory import DeviceDirectory
 from openiiot.services.ingest import IngestPipeline
@@ -58,11 +60,11 @@ log = logging.getLogger(__name__)
 
 SERVICE_USERNAME = "openiiot-platform"
 ALARM_TICK_S = 2.0  # how often time-driven alarm conditions (durations, no data) are advanced
-CONNECTIVITY_CHECK_S = (
-    2.0  # how often devices past their inactivity timeout turn inactive (and events are written)
-)
+# how often devices past their inactivity timeout turn inactive (and connectivity events are written)
+CONNECTIVITY_CHECK_S = 2.0
 CONNECTIVITY_FLUSH_S = 30.0  # how often current connectivity states are written
 SHELVING_CHECK_S = 5.0  # how often expired shelving is ended (and recorded) on open alarms
+COMMAND_TICK_S = 1.0  # how often command expiry and answer timeouts are checked
 
 
 def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
@@ -117,6 +119,7 @@ class Platform:
     alarm_engine: AlarmEngine | None = None
     notifications: NotificationService | None = None
     connectivity: ConnectivityService | None = None
+    commands: CommandService | None = None
 
     def start(self) -> None:
         """Start the embedded broker (if any), the ingest worker and the MQTT consumer."""
@@ -145,6 +148,14 @@ class Platform:
             host=s.mqtt_host, port=s.mqtt_port, username=SERVICE_USERNAME, password=self.service_password
         )
         self.publisher.start()
+        if self.commands is not None and self.connectivity is not None:
+            publisher = self.publisher
+            self.commands.attach_sender(
+                lambda device_id, rpc_id, payload: publisher.publish(
+                    rpc_request_topic(device_id, rpc_id), payload
+                ),
+                self.connectivity.is_connected,
+            )
         self.consumer = MqttIngestConsumer(
             host=s.mqtt_host,
             port=s.mqtt_port,
@@ -153,6 +164,8 @@ class Platform:
             submit=self.ingest.submit,
             clock=self.clock,
             on_session=self._session_changed,
+            on_rpc_response=self.commands.on_response if self.commands is not None else None,
+            on_rpc_delivered=self.commands.on_delivered if self.commands is not None else None,
         )
         self.consumer.start()
         consumer = self.consumer
@@ -165,6 +178,8 @@ class Platform:
         ]
         if self.alarm_engine is not None:
             self.jobs.append(PeriodicJob("alarms", ALARM_TICK_S, self.alarm_engine.tick_all))
+        if self.commands is not None:
+            self.jobs.append(PeriodicJob("commands", COMMAND_TICK_S, self.commands.tick))
         if self.connectivity is not None:
             self.jobs.append(PeriodicJob("connectivity-check", CONNECTIVITY_CHECK_S, self.connectivity.check))
             self.jobs.append(PeriodicJob("connectivity-flush", CONNECTIVITY_FLUSH_S, self.connectivity.flush))
@@ -178,6 +193,11 @@ class Platform:
             self.connectivity.session_opened(device_id, ts_ms)
         else:
             self.connectivity.session_closed(device_id, ts_ms, reason)
+        if self.commands is not None:
+            if connected:
+                self.commands.on_session_opened(device_id)
+            else:
+                self.commands.on_session_closed(device_id)
 
     def push_shared_attributes(self, device_id: str) -> None:
         """Publish the device's complete shared-attribute set, retained (a retained message replaces all)."""
@@ -247,6 +267,7 @@ def build_platform(settings: Settings) -> Platform:
         max_attempts=settings.notification_max_attempts,
     )
     connectivity = ConnectivityService(uow, directory, clock)
+    commands = CommandService(uow, clock)
     alarm_engine = AlarmEngine(
         uow,
         directory,
@@ -284,9 +305,10 @@ def build_platform(settings: Settings) -> Platform:
         on_alarm_rules_changed=alarm_engine.invalidate_rules,
         on_alarm_events=notify_all(notifications),
         connectivity=connectivity,
+        commands=commands,
     )
     lookup = open_credential_lookup(database_url)
-    device_router = create_device_router(ingest, lookup, clock, settings.max_payload_bytes)
+    device_router = create_device_router(ingest, lookup, clock, settings.max_payload_bytes, commands=commands)
     platform = Platform(
         settings=settings,
         clock=clock,
@@ -303,6 +325,7 @@ def build_platform(settings: Settings) -> Platform:
         alarm_engine=alarm_engine,
         notifications=notifications,
         connectivity=connectivity,
+        commands=commands,
     )
     return platform
 

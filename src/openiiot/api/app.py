@@ -18,6 +18,7 @@ from openiiot.api.routes import (
     attributes,
     audit,
     auth,
+    commands,
     connectivity,
     device_profiles,
     devices,
@@ -73,6 +74,7 @@ def create_app(platform: PlatformParts) -> FastAPI:
         audit,
         notifications,
         connectivity,
+        commands,
     ):
         api.include_router(module.router)
     app.include_router(api)

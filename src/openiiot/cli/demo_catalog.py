@@ -41,6 +41,17 @@ PROFILES: dict[str, dict[str, Any]] = {
             _key("loaded_hours", "h", "counter", lo=0),
             _key("energy_kwh", "kWh", "counter", lo=0),
         ],
+        "methods": [
+            {"name": "start", "description": "enable the compressor (it loads when the header asks)"},
+            {"name": "stop", "dangerous": True, "description": "stop the motor; a second user confirms"},
+            {"name": "load", "description": "load now"},
+            {"name": "unload", "description": "unload now (the motor keeps running)"},
+            {
+                "name": "set_pressure_setpoint",
+                "description": "move the load/unload band to centre on the set-point",
+                "params": [{"name": "setpoint_bar", "min": 5.5, "max": 8.0, "unit": "bar"}],
+            },
+        ],
     },
     "flow_meter": {
         "name": "Header flow meter",
@@ -71,6 +82,15 @@ PROFILES: dict[str, dict[str, Any]] = {
             _key("vibration_mm_s", "mm/s", lo=0, hi=100),
             _key("load_torque_nm", "N·m", lo=-20000, hi=20000),
             _key("cycles", "", "counter", lo=0),
+        ],
+        "methods": [
+            {"name": "start"},
+            {"name": "stop", "dangerous": True, "description": "halt the robot; a second user confirms"},
+            {
+                "name": "run_health_check",
+                "timeout_s": 60,
+                "description": "run the fixed health-check trajectory and report torque, current, vibration",
+            },
         ],
     },
 }

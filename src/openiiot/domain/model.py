@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from openiiot.domain.commands import MethodSpec
 from openiiot.domain.errors import ValidationFailed
 
 
@@ -161,10 +162,14 @@ class DeviceProfile:
     strict: bool = False  # strict: only declared keys are accepted
     inactivity_timeout_s: int = 600
     description: str = ""
+    methods: tuple[MethodSpec, ...] = ()  # the commands (RPC) its devices accept
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise ValidationFailed("profile name must not be empty", field="name")
+        method_names = [m.name for m in self.methods]
+        if len(method_names) != len(set(method_names)):
+            raise ValidationFailed("method names must be unique within a profile", field="methods")
         names = [k.key for k in self.keys]
         if len(names) != len(set(names)):
             raise ValidationFailed("telemetry keys must be unique within a profile", field="keys")
@@ -172,6 +177,10 @@ class DeviceProfile:
             raise ValidationFailed(
                 "inactivity_timeout_s must be between 10 s and 30 days", field="inactivity_timeout_s"
             )
+
+    def method(self, name: str) -> MethodSpec | None:
+        """The declared method `name`, or None."""
+        return next((m for m in self.methods if m.name == name), None)
 
     def key_spec(self, key: str) -> TelemetryKeySpec | None:
         """The spec of `key`, or None when the profile does not declare it."""

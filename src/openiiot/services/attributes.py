@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from openiiot.domain.errors import ValidationFailed
 from openiiot.domain.model import Attribute, AttributeScope, JsonValue, Principal, Role, validate_key_name
+from openiiot.services.audit import record
 from openiiot.services.authorization import require_reader, require_role, scope_of
 from openiiot.services.ports import Clock, UnitOfWorkFactory
 
@@ -42,6 +44,29 @@ class AttributeService:
             uow.devices.get(scope_of(principal), device_id)  # NotFound for another tenant's device
             return sorted(uow.attributes.list(device_id, scope), key=lambda a: a.key)
 
+    def drift(self, principal: Principal, device_id: str) -> list[dict[str, Any]]:
+        """Remote configuration vs what the device applied: each shared (desired) attribute beside the
+        client attribute of the same key the device reported; `in_sync` when the values are equal."""
+        require_reader(principal)
+        with self._uow() as uow:
+            uow.devices.get(scope_of(principal), device_id)
+            desired = {a.key: a for a in uow.attributes.list(device_id, AttributeScope.SHARED)}
+            reported = {a.key: a for a in uow.attributes.list(device_id, AttributeScope.CLIENT)}
+        rows = []
+        for key in sorted(desired):
+            want, have = desired[key], reported.get(key)
+            rows.append(
+                {
+                    "key": key,
+                    "desired": want.value,
+                    "desired_ms": want.updated_ms,
+                    "reported": None if have is None else have.value,
+                    "reported_ms": None if have is None else have.updated_ms,
+                    "in_sync": have is not None and have.value == want.value,
+                }
+            )
+        return rows
+
     def set(
         self, principal: Principal, device_id: str, scope: AttributeScope, values: Mapping[str, JsonValue]
     ) -> list[Attribute]:
@@ -60,8 +85,10 @@ class AttributeService:
         now_ms = self._clock.now_ms()
         attributes = [Attribute(device_id, scope, k, v, now_ms) for k, v in values.items()]
         with self._uow() as uow:
-            uow.devices.get(scope_of(principal), device_id)
+            device = uow.devices.get(scope_of(principal), device_id)
             uow.attributes.upsert(attributes)
+            record(uow, self._clock, principal, f"attribute.set_{scope.value}", "device", device_id,
+                   tenant_id=device.tenant_id, details={"values": dict(values)})  # fmt: skip
             uow.commit()
         if scope is AttributeScope.SHARED:
             self._on_shared(device_id, dict(values))

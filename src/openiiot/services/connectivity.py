@@ -140,6 +140,12 @@ class ConnectivityService:
 
     # --- reads ----------------------------------------------------------------------------------------
 
+    def is_connected(self, device_id: str) -> bool:
+        """Whether the device has an MQTT session now (a gateway's children: the gateway's)."""
+        with self._lock:
+            state = self._states.get(device_id)
+            return bool(state is not None and state.connected)
+
     def last_activity_ms(self, device_id: str) -> int | None:
         """When the device last sent anything (platform time), for the alarm engine's `inactive` rules."""
         with self._lock:

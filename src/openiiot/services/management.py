@@ -10,6 +10,7 @@ from openiiot.services.alarms import AlarmService, RulesChanged
 from openiiot.services.attributes import AttributeService, SharedAttributesCallback
 from openiiot.services.audit import AuditService
 from openiiot.services.auth import AuthService, PasswordHashing
+from openiiot.services.commands import CommandService
 from openiiot.services.connectivity import ConnectivityService
 from openiiot.services.device_directory import DeviceDirectory
 from openiiot.services.devices import DeviceService
@@ -43,6 +44,7 @@ class Services:
     audit: AuditService
     notification_rules: NotificationRuleService
     connectivity: ConnectivityService
+    commands: CommandService
 
 
 def _ignore_device(_device_id: str) -> None:
@@ -70,6 +72,7 @@ def build_services(
     on_alarm_rules_changed: RulesChanged | None = None,
     on_alarm_events: AlarmEventSink = ignore_events,
     connectivity: ConnectivityService | None = None,
+    commands: CommandService | None = None,
 ) -> Services:
     """Wire the handlers; the callbacks drop ingest cache entries and push shared attributes to devices."""
     hashing = passwords or PasswordHashing()
@@ -89,4 +92,5 @@ def build_services(
         audit=AuditService(uow, clock),
         notification_rules=NotificationRuleService(uow, clock),
         connectivity=connectivity or ConnectivityService(uow, DeviceDirectory(uow), clock),
+        commands=commands or CommandService(uow, clock),
     )

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from openiiot.domain.alarms import Alarm
 from openiiot.domain.audit import AuditEntry, AuditQuery
+from openiiot.domain.commands import Command, CommandState
 from openiiot.domain.connectivity import ConnectivityEvent, DeviceConnectivity
 from openiiot.domain.model import (
     ApiKey,
@@ -303,6 +304,37 @@ class ConnectivityRepository(Protocol):
         ...
 
 
+class CommandRepository(Protocol):
+    """Commands (RPC) to devices."""
+
+    def add(self, command: Command) -> None:
+        """Store a new command; Conflict when its idempotency key is taken in the tenant."""
+        ...
+
+    def get(self, tenant_id: str | None, command_id: str) -> Command: ...
+    def get_by_key(self, tenant_id: str, idempotency_key: str) -> Command | None: ...
+    def update(self, command: Command) -> None: ...
+    def list(
+        self,
+        tenant_id: str | None,
+        *,
+        device_id: str | None = None,
+        state: CommandState | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> builtins.list[Command]:
+        """Commands newest first."""
+        ...
+
+    def queued_for(self, device_id: str) -> builtins.list[Command]:
+        """The device's QUEUED commands, oldest first."""
+        ...
+
+    def open_commands(self, limit: int = 10_000) -> builtins.list[Command]:
+        """Commands not in a final state, oldest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One metadata transaction: `with uow: ...; uow.commit()`. Leaving without commit rolls back."""
 
@@ -318,6 +350,7 @@ class UnitOfWork(Protocol):
     notifications: NotificationRepository
     audit: AuditRepository
     connectivity: ConnectivityRepository
+    commands: CommandRepository
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from openiiot.domain.commands import MethodSpec, method_from_dict
 from openiiot.domain.credentials import new_id
 from openiiot.domain.errors import Conflict, NotFound, ValidationFailed
 from openiiot.domain.model import DeviceProfile, KeyKind, Principal, Role, TelemetryKeySpec
@@ -15,7 +16,7 @@ from openiiot.services.ports import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
-PROFILE_FIELDS = frozenset({"name", "keys", "strict", "inactivity_timeout_s", "description"})
+PROFILE_FIELDS = frozenset({"name", "keys", "strict", "inactivity_timeout_s", "description", "methods"})
 _PAGE = 1000
 
 
@@ -31,6 +32,19 @@ def key_specs(keys: Sequence[Mapping[str, Any]]) -> tuple[TelemetryKeySpec, ...]
                 f"unknown kind {values.get('kind')!r}", field=f"keys.{index}.kind"
             ) from exc
         specs.append(TelemetryKeySpec(**values))
+    return tuple(specs)
+
+
+def method_specs(methods: Sequence[Mapping[str, Any]]) -> tuple[MethodSpec, ...]:
+    """Method specs from plain mappings; an error names the method's place, e.g. `methods.0.params.1.min`."""
+    specs = []
+    for index, raw in enumerate(methods):
+        try:
+            specs.append(method_from_dict(raw))
+        except ValidationFailed as exc:
+            raise ValidationFailed(str(exc), field=f"methods.{index}.{exc.field or 'name'}") from exc
+        except TypeError as exc:
+            raise ValidationFailed(f"method {index}: {exc}", field=f"methods.{index}") from exc
     return tuple(specs)
 
 
@@ -59,6 +73,7 @@ class ProfileService:
         owner = target_tenant(principal, tenant_id)
         fields = {k: v for k, v in values.items() if k in PROFILE_FIELDS}
         fields["keys"] = key_specs(fields.get("keys", ()))
+        fields["methods"] = method_specs(fields.get("methods", ()))
         profile = DeviceProfile(id=new_id(), tenant_id=owner, **fields)
         with self._uow() as uow:
             uow.tenants.get(owner)
@@ -85,6 +100,8 @@ class ProfileService:
         values = dict(changes)
         if "keys" in values:
             values["keys"] = key_specs(values["keys"])
+        if "methods" in values:
+            values["methods"] = method_specs(values["methods"])
         with self._uow() as uow:
             current = uow.profiles.get(scope_of(principal), profile_id)
             profile = apply_changes(current, values, PROFILE_FIELDS)

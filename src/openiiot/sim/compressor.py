@@ -181,7 +181,12 @@ class ScrewCompressor:
         return {"state": int(self.state), "load_bar": self.spec.load_bar, "unload_bar": self.spec.unload_bar}
 
     def _set_band(self, params: dict[str, Any]) -> None:
+        # either the band itself, or a set-point the band is centred on with its present width
         try:
+            if "setpoint_bar" in params:
+                half = (self.spec.unload_bar - self.spec.load_bar) / 2
+                setpoint = float(params["setpoint_bar"])
+                params = {"load_bar": setpoint - half, "unload_bar": setpoint + half}
             load_bar = float(params.get("load_bar", self.spec.load_bar))
             unload_bar = float(params.get("unload_bar", self.spec.unload_bar))
         except (TypeError, ValueError) as exc:

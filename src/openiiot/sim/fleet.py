@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from openiiot.domain.errors import NotFound, ValidationFailed
-from openiiot.sim.robot import JointSpec, RobotJoint
+from openiiot.sim.robot import JointSpec, MotionSegment, RobotJoint
 from openiiot.sim.station import CompressorStation, StationSpec
 
 COMPRESSOR = "compressor"
@@ -103,15 +104,54 @@ class RobotGroup:
 
     def __init__(self, device: SimulatedDevice, seed: int, spec: JointSpec | None = None) -> None:
         self.devices = [device]
+        self.seed = seed
         self.joint = RobotJoint(spec or JointSpec(), seed)
+        self.running = True
 
     def advance(self, dt_s: float) -> None:
-        """Move the joint forward."""
-        self.joint.advance(dt_s)
+        """Move the joint forward (a stopped robot stands still and cools down)."""
+        if self.running:
+            self.joint.advance(dt_s)
+
+    def command(self, device_id: str, name: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """start, stop, or run_health_check: a fixed trajectory, as robot makers run it, with its figures."""
+        if name == "stop":
+            self.running = False
+            return {"running": False}
+        if name == "start":
+            self.running = True
+            return {"running": True}
+        if name == "run_health_check":
+            return health_check(self.joint.spec, self.seed)
+        raise ValidationFailed(f"unknown command {name!r}", field="method")
 
     def readings(self) -> list[Reading]:
         """The joint's readings."""
         return [(self.devices[0], self.joint.telemetry())]
+
+
+HEALTH_CHECK_PROGRAM = (MotionSegment(90.0, 1.5, 0.5), MotionSegment(-90.0, 1.5, 0.5))
+HEALTH_CHECK_CYCLES = 3
+
+
+def health_check(spec: JointSpec, seed: int, dt_s: float = 0.01) -> dict[str, Any]:
+    """Run the joint's present condition (spec: wear, friction) through a fixed trajectory; peak and RMS
+    torque, RMS current and peak vibration are comparable between checks because the motion is the same."""
+    joint = RobotJoint(spec, seed, program=HEALTH_CHECK_PROGRAM)
+    torques, currents, vibration = [], [], 0.0
+    duration_s = HEALTH_CHECK_CYCLES * sum(s.duration_s + s.dwell_s for s in HEALTH_CHECK_PROGRAM)
+    for _ in range(round(duration_s / dt_s)):
+        joint.advance(dt_s)
+        torques.append(joint.torque_nm)
+        currents.append(joint.current_a)
+        vibration = max(vibration, joint.vibration_mm_s())
+    return {
+        "trajectory": "±90° cycloidal, 1.5 s per stroke, 3 cycles",
+        "peak_torque_nm": round(max(abs(t) for t in torques), 1),
+        "rms_torque_nm": round(math.sqrt(sum(t * t for t in torques) / len(torques)), 1),
+        "rms_current_a": round(math.sqrt(sum(c * c for c in currents) / len(currents)), 3),
+        "peak_vibration_mm_s": round(vibration, 3),
+    }
 
 
 def read_devices_csv(path: Path) -> list[SimulatedDevice]:

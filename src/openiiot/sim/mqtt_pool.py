@@ -8,6 +8,7 @@ import random
 import selectors
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,8 +51,16 @@ class MqttClientPool:
     did not fit, keeps connections alive and reconnects dropped ones with jittered back-off.
     """
 
-    def __init__(self, host: str, port: int, keepalive_s: int = 60, max_inflight: int = 100) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        keepalive_s: int = 60,
+        max_inflight: int = 100,
+        on_request: Callable[[str, str, bytes], bytes] | None = None,
+    ) -> None:
         self.host = host
+        self.on_request = on_request  # answers a command: (device id, rpc id, request) -> response
         self.port = port
         self.keepalive_s = keepalive_s
         self.max_inflight = max_inflight
@@ -76,6 +85,7 @@ class MqttClientPool:
         client.on_publish = self._on_publish
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
+        client.on_message = self._on_message
         self._conns[device_id] = conn
 
     def connect_all(self, timeout_s: float) -> int:
@@ -181,6 +191,16 @@ class MqttClientPool:
         conn.ever_connected = True
         conn.backoff_s = _RECONNECT_MIN_S
         self.stats.connected += 1
+        if self.on_request is not None:
+            client.subscribe(f"v1/devices/{conn.device_id}/rpc/request/+", qos=1)
+
+    def _on_message(self, client: mqtt.Client, conn: _Conn, msg: mqtt.MQTTMessage) -> None:
+        # a command request (the only subscription): answer on the response topic of the same id
+        if self.on_request is None:
+            return
+        rpc_id = msg.topic.rsplit("/", 1)[-1]
+        answer = self.on_request(conn.device_id, rpc_id, bytes(msg.payload))
+        client.publish(f"v1/devices/{conn.device_id}/rpc/response/{rpc_id}", answer, qos=1)
 
     def _on_disconnect(self, client: mqtt.Client, conn: _Conn, flags: Any, reason: Any, props: Any) -> None:
         if conn.connected:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -53,7 +54,7 @@ class _Shard:
     def __init__(self, runner: SimRunner, groups: list[ModelGroup]) -> None:
         self.runner = runner
         self.groups = groups
-        self.pool = MqttClientPool(runner.host, runner.port)
+        self.pool = MqttClientPool(runner.host, runner.port, on_request=self._answer)
         for group in groups:
             for device in group.devices:
                 self.pool.add(device.device_id, device.token)
@@ -61,6 +62,26 @@ class _Shard:
         self.connected_event = threading.Event()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name=f"sim-shard-{id(self):x}", daemon=True)
+
+    def _answer(self, device_id: str, rpc_id: str, request: bytes) -> bytes:
+        """Apply a command to the simulated machine behind `device_id`; its answer or error as JSON."""
+        try:
+            body = json.loads(request)
+            method, params = str(body["method"]), dict(body.get("params") or {})
+        except (ValueError, KeyError, TypeError):
+            return json.dumps({"error": "the request is not {method, params} JSON"}).encode()
+        for group in self.groups:
+            if any(d.device_id == device_id for d in group.devices):
+                command = getattr(group, "command", None)
+                if command is None:
+                    return json.dumps({"error": f"this device accepts no commands ({method})"}).encode()
+                try:
+                    result = command(device_id, method, params)
+                except ValidationFailed as exc:
+                    return json.dumps({"error": str(exc)}).encode()
+                log.info("simulator applied a command", extra={"device_id": device_id, "method": method})
+                return json.dumps({"result": result}).encode()
+        return json.dumps({"error": "unknown device"}).encode()
 
     def _run(self) -> None:
         try:

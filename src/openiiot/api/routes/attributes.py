@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, status
-from pydantic import JsonValue
+from pydantic import BaseModel, JsonValue
 
 from openiiot.api.deps import PrincipalDep, ServicesDep
 from openiiot.api.schemas.common import PROBLEM_RESPONSES
@@ -17,6 +17,24 @@ router = APIRouter(prefix="/devices/{device_id}/attributes", tags=["attributes"]
 
 def _public(device_id: str, scope: str, attributes: list[AttributePublic]) -> AttributesPublic:
     return AttributesPublic(device_id=device_id, scope=parse_scope(scope), attributes=attributes)
+
+
+class DriftPublic(BaseModel):
+    """One configured (shared) attribute beside what the device reported applying."""
+
+    key: str
+    desired: JsonValue
+    desired_ms: int
+    reported: JsonValue
+    reported_ms: int | None
+    in_sync: bool
+
+
+@router.get("/drift", response_model=list[DriftPublic])
+def configuration_drift(device_id: str, principal: PrincipalDep, services: ServicesDep) -> list[DriftPublic]:
+    """Remote configuration drift: each shared attribute and the client attribute of the same key the
+    device reported after applying it; `in_sync: false` where they differ or nothing was reported."""
+    return [DriftPublic.model_validate(row) for row in services.attributes.drift(principal, device_id)]
 
 
 @router.get("/{scope}", response_model=AttributesPublic)

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from openiiot.domain.credentials import token_matches
 from openiiot.domain.errors import Overloaded
+from openiiot.services.commands import CommandService
 from openiiot.services.ingest import Channel, IngestMessage, IngestOutcome, IngestPipeline
 from openiiot.services.payloads import RejectReason
 from openiiot.services.ports import Clock, CredentialLookup, DeviceCredential
@@ -109,6 +110,7 @@ def create_device_router(
     *,
     submit_timeout_s: float = 1.0,
     reply_timeout_s: float = 30.0,
+    commands: CommandService | None = None,
 ) -> APIRouter:
     """Routes `POST /api/v1/device/{device_id}/telemetry` and `.../attributes`, authenticated by token."""
     router = APIRouter(tags=["device API"])
@@ -172,7 +174,47 @@ def create_device_router(
         """Client attributes: `{"key": any JSON value}`."""
         return await ingest(device_id, Channel.ATTRIBUTES, request)
 
+    if commands is not None:
+        _add_command_routes(router, commands, authenticate, max_payload_bytes)
     return router
+
+
+MAX_POLL_S = 60
+
+
+def _add_command_routes(
+    router: APIRouter, commands: CommandService, authenticate: Any, max_payload_bytes: int
+) -> None:
+    @router.get("/api/v1/device/{device_id}/rpc", summary="Wait for the next command (long-poll)")
+    async def poll_command(device_id: str, request: Request, timeout_s: float = 20.0) -> Response:
+        """The oldest queued command `{"id", "method", "params"}` (200), or 204 after `timeout_s` (max 60)."""
+        checked = await authenticate(device_id, request)
+        if isinstance(checked, Response):
+            return checked
+        if not 0 <= timeout_s <= MAX_POLL_S:
+            return problem(422, "validation-failed", "Invalid timeout", f"timeout_s must be 0-{MAX_POLL_S}",
+                           [{"field": "timeout_s", "reason": "out of range"}])  # fmt: skip
+        command = await run_in_threadpool(commands.next_for_http, device_id, timeout_s)
+        if command is None:
+            return Response(status_code=204)
+        body = {"id": command.id, "method": command.method, "params": dict(command.params)}
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    @router.post("/api/v1/device/{device_id}/rpc/{rpc_id}", summary="Answer a command")
+    async def answer_command(device_id: str, rpc_id: str, request: Request) -> Response:
+        """The answer: `{"result": ...}` or `{"error": "..."}` (any other JSON value counts as the result)."""
+        checked = await authenticate(device_id, request)
+        if isinstance(checked, Response):
+            return checked
+        try:
+            payload = await _read_body(request, max_payload_bytes)
+        except _BodyTooLargeError:
+            return problem(413, "payload-too-large", "Payload too large",
+                           f"the payload limit is {max_payload_bytes} bytes")  # fmt: skip
+        known = await run_in_threadpool(commands.on_response, device_id, rpc_id, payload)
+        if not known:
+            return problem(404, "not-found", "Not found", f"this device has no command {rpc_id}")
+        return Response(status_code=202)
 
 
 def _resolve(future: asyncio.Future[IngestOutcome], outcome: IngestOutcome) -> None:

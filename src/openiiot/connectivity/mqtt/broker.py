@@ -22,11 +22,13 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+import orjson
 from amqtt.broker import Broker, RetainedApplicationMessage
 from amqtt.contexts import Action, BrokerConfig, ListenerConfig, ListenerType
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 
 from openiiot.connectivity.mqtt.plugins import CachedCredentials, DenialStats
+from openiiot.connectivity.mqtt.topics import RPC_DELIVERED_TOPIC, TopicKind, parse_topic
 from openiiot.domain.errors import ConfigurationError
 from openiiot.services.ports import CredentialLookup
 
@@ -61,6 +63,16 @@ class _RequeueingHandler(BrokerProtocolHandler):  # type: ignore[misc]
     and resending it under backpressure would only add load.
     """
 
+    async def _report_delivery(self, topic: str) -> None:
+        # the device acknowledged (PUBACK) a command: tell the platform, which marks it DELIVERED
+        parsed = parse_topic(topic)
+        if parsed is None or parsed.kind is not TopicKind.RPC_REQUEST:
+            return
+        body = orjson.dumps(
+            {"device_id": parsed.device_id, "rpc_id": parsed.rpc_id, "ts_ms": int(time.time() * 1000)}
+        )
+        await self.plugins_manager.context.broadcast_message(RPC_DELIVERED_TOPIC, body, 1)
+
     def handle_read_timeout(self) -> None:
         # amqtt 0.12 ignores an expired keep-alive, so a device that vanished without DISCONNECT (power
         # cut, mobile link lost) would stay "connected" forever; close its connection as MQTT requires
@@ -81,7 +93,10 @@ class _RequeueingHandler(BrokerProtocolHandler):  # type: ignore[misc]
     ) -> Any:
         session = self.session
         try:
-            return await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
+            result = await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
+            if qos:
+                await self._report_delivery(topic)
+            return result
         except TimeoutError:
             # counted instead of amqtt's traceback per message: a slow consumer, not a broker failure
             stats: DenialStats | None = getattr(self, "openiiot_stats", None)

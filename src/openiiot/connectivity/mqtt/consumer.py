@@ -24,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from openiiot.connectivity.mqtt.topics import (
     BROKER_STATS_TOPIC,
     CONNECTIVITY_TOPIC,
+    RPC_DELIVERED_TOPIC,
     TopicKind,
     parse_topic,
     wildcard_filter,
@@ -78,6 +79,8 @@ class MqttIngestConsumer:
         submit: Callable[[IngestMessage], None],
         clock: Clock,
         on_session: Callable[[str, bool, int, str], None] | None = None,
+        on_rpc_response: Callable[[str, str, bytes], object] | None = None,
+        on_rpc_delivered: Callable[[str, str], None] | None = None,
         client_id: str | None = None,
         share_group: str | None = None,
         keepalive_s: int = 30,
@@ -89,6 +92,8 @@ class MqttIngestConsumer:
         self._submit = submit
         self._clock = clock
         self._on_session = on_session
+        self._on_rpc_response = on_rpc_response
+        self._on_rpc_delivered = on_rpc_delivered
         self._drain_timeout_s = drain_timeout_s
         # `$share/{group}/` lets several ingest workers split one subscription on brokers that support it
         # (Mosquitto, EMQX); amqtt 0.12 does not, so the embedded broker uses a single consumer
@@ -146,6 +151,8 @@ class MqttIngestConsumer:
             (self._prefix + wildcard_filter(TopicKind.ATTRIBUTES), 1),
             (BROKER_STATS_TOPIC, 0),
             (CONNECTIVITY_TOPIC, 1),
+            (self._prefix + wildcard_filter(TopicKind.RPC_RESPONSE), 1),
+            (RPC_DELIVERED_TOPIC, 1),
         ]
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
@@ -193,6 +200,14 @@ class MqttIngestConsumer:
                 self.broker_stats = orjson.loads(msg.payload)
             elif msg.topic == CONNECTIVITY_TOPIC:
                 self._session_changed(msg.payload)
+            elif msg.topic == RPC_DELIVERED_TOPIC:
+                if self._on_rpc_delivered is not None:
+                    body = orjson.loads(msg.payload)
+                    self._on_rpc_delivered(str(body["device_id"]), str(body["rpc_id"]))
+            elif parsed is not None and parsed.kind is TopicKind.RPC_RESPONSE and parsed.rpc_id is not None:
+                if self._on_rpc_response is not None:
+                    self._on_rpc_response(parsed.device_id, parsed.rpc_id, bytes(msg.payload))
+                    self.counts["rpc_responses"] += 1
             else:
                 self.counts["unexpected_topic"] += 1
             if msg.qos:

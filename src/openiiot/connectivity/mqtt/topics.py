@@ -10,6 +10,8 @@ PREFIX = "v1/devices"
 BROKER_STATS_TOPIC = "$platform/broker/stats"
 #: the embedded broker announces device MQTT sessions opening and closing here (QoS 1, to the platform only)
 CONNECTIVITY_TOPIC = "$platform/connectivity/events"
+#: the embedded broker reports here that a device acknowledged (PUBACK) a command request (QoS 1)
+RPC_DELIVERED_TOPIC = "$platform/rpc/delivered"
 #: a consumer may read through a shared subscription so that several ingest workers split the load
 SHARE_PREFIX = "$share/openiiot/"
 

@@ -11,6 +11,7 @@ from openiiot.services.ports import (
     AssetRepository,
     AttributeRepository,
     AuditRepository,
+    CommandRepository,
     ConnectivityRepository,
     DeviceCredential,
     DeviceRepository,
@@ -22,6 +23,7 @@ from openiiot.services.ports import (
 )
 from openiiot.storage.memory.alarm_repositories import MemoryAlarmRepository
 from openiiot.storage.memory.audit_repository import MemoryAuditRepository
+from openiiot.storage.memory.command_repository import MemoryCommandRepository
 from openiiot.storage.memory.connectivity_repository import MemoryConnectivityRepository
 from openiiot.storage.memory.metadata_repositories import (
     MemoryAssetRepository,
@@ -51,6 +53,7 @@ class MemoryUnitOfWork:
     notifications: NotificationRepository
     audit: AuditRepository
     connectivity: ConnectivityRepository
+    commands: CommandRepository
 
     def __init__(self, factory: MemoryUnitOfWorkFactory) -> None:
         self._factory = factory
@@ -69,6 +72,7 @@ class MemoryUnitOfWork:
         self.notifications = MemoryNotificationRepository(self._work)
         self.audit = MemoryAuditRepository(self._work)
         self.connectivity = MemoryConnectivityRepository(self._work)
+        self.commands = MemoryCommandRepository(self._work)
 
     def __enter__(self) -> MemoryUnitOfWork:
         if self._open:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from openiiot.domain.audit import AuditEntry
+from openiiot.domain.commands import Command
 from openiiot.domain.connectivity import ConnectivityEvent, DeviceConnectivity
 from openiiot.domain.errors import Conflict, NotFound, ValidationFailed
 from openiiot.domain.model import (
@@ -50,6 +51,7 @@ class MetadataTables:
     audit: dict[str, AuditEntry] = dataclasses.field(default_factory=dict)
     connectivity_states: dict[str, DeviceConnectivity] = dataclasses.field(default_factory=dict)
     connectivity_events: dict[str, ConnectivityEvent] = dataclasses.field(default_factory=dict)
+    commands: dict[str, Command] = dataclasses.field(default_factory=dict)
 
     def tables(self) -> dict[str, dict[Any, Any]]:
         """The tables by name."""

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from openiiot.domain.commands import method_from_dict, method_to_dict
 from openiiot.domain.errors import Conflict, NotFound, ValidationFailed
 from openiiot.domain.model import (
     Attribute,
@@ -26,6 +27,7 @@ from openiiot.storage.sql.tables import AssetRow, AttributeRow, DeviceRow, Profi
 def _profile_values(profile: DeviceProfile) -> dict[str, Any]:
     values = values_of(profile)
     values["keys"] = [{**values_of(spec), "kind": spec.kind.value} for spec in profile.keys]
+    values["methods"] = [method_to_dict(m) for m in profile.methods]
     return values
 
 
@@ -39,6 +41,7 @@ def _profile(row: ProfileRow) -> DeviceProfile:
         strict=row.strict,
         inactivity_timeout_s=row.inactivity_timeout_s,
         description=row.description,
+        methods=tuple(method_from_dict(m) for m in row.methods or ()),
     )
 
 

@@ -119,6 +119,7 @@ class ProfileRow(Base):
     strict: Mapped[bool] = mapped_column(Boolean)
     inactivity_timeout_s: Mapped[int] = mapped_column(Integer)
     description: Mapped[str] = mapped_column(Text)
+    methods: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, server_default="[]")
 
 
 class DeviceRow(Base):
@@ -302,3 +303,23 @@ class ConnectivityEventRow(Base):
     ts_ms: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(200))
+
+
+class CommandRow(Base):
+    """A command (RPC) to a device; searchable fields are columns, the whole command is JSON."""
+
+    __tablename__ = "commands"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        Index("ix_commands_device_id_state", "device_id", "state"),
+        Index("ix_commands_state_expires_ms", "state", "expires_ms"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id"))
+    device_id: Mapped[str] = mapped_column(ID)
+    state: Mapped[str] = mapped_column(String(32))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[dict[str, Any]] = mapped_column(JsonType)

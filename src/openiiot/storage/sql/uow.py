@@ -14,6 +14,7 @@ from openiiot.services.ports import (
     AssetRepository,
     AttributeRepository,
     AuditRepository,
+    CommandRepository,
     ConnectivityRepository,
     DeviceRepository,
     NotificationRepository,
@@ -24,6 +25,7 @@ from openiiot.services.ports import (
 )
 from openiiot.storage.sql.alarm_repositories import SqlAlarmRepository
 from openiiot.storage.sql.audit_repository import SqlAuditRepository
+from openiiot.storage.sql.command_repository import SqlCommandRepository
 from openiiot.storage.sql.connectivity_repository import SqlConnectivityRepository
 from openiiot.storage.sql.device_repositories import (
     SqlAttributeRepository,
@@ -51,6 +53,7 @@ class SqlUnitOfWork:
     notifications: NotificationRepository
     audit: AuditRepository
     connectivity: ConnectivityRepository
+    commands: CommandRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -73,6 +76,7 @@ class SqlUnitOfWork:
         self.notifications = SqlNotificationRepository(session)
         self.audit = SqlAuditRepository(session)
         self.connectivity = SqlConnectivityRepository(session)
+        self.commands = SqlCommandRepository(session)
         return self
 
     def __exit__(
