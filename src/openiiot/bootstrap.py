@@ -49,6 +49,7 @@ from openiiot.services.ports import Clock, NotificationChannel, TelemetryStore, 
 from openiiot.services.retention import apply_retention
 from openiiot.services.scheduler import PeriodicJob
 from openiiot.settings import Settings
+from openiiot.storage.attachments import FileAttachmentStore
 from openiiot.storage.sql.credentials import open_credential_lookup
 from openiiot.storage.sql.engine import create_metadata_engine, sqlite_url
 from openiiot.storage.sql.migrate import upgrade_to_head
@@ -65,6 +66,7 @@ CONNECTIVITY_CHECK_S = 2.0
 CONNECTIVITY_FLUSH_S = 30.0  # how often current connectivity states are written
 SHELVING_CHECK_S = 5.0  # how often expired shelving is ended (and recorded) on open alarms
 COMMAND_TICK_S = 1.0  # how often command expiry and answer timeouts are checked
+WORK_ORDER_VERIFY_S = 10.0  # how often resolved work orders on cleared alarms are checked for verification
 
 
 def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
@@ -180,6 +182,9 @@ class Platform:
             self.jobs.append(PeriodicJob("alarms", ALARM_TICK_S, self.alarm_engine.tick_all))
         if self.commands is not None:
             self.jobs.append(PeriodicJob("commands", COMMAND_TICK_S, self.commands.tick))
+        self.jobs.append(
+            PeriodicJob("work-order-verify", WORK_ORDER_VERIFY_S, self.services.workorders.verify_due)
+        )
         if self.connectivity is not None:
             self.jobs.append(PeriodicJob("connectivity-check", CONNECTIVITY_CHECK_S, self.connectivity.check))
             self.jobs.append(PeriodicJob("connectivity-flush", CONNECTIVITY_FLUSH_S, self.connectivity.flush))
@@ -306,6 +311,7 @@ def build_platform(settings: Settings) -> Platform:
         on_alarm_events=notify_all(notifications),
         connectivity=connectivity,
         commands=commands,
+        attachments=FileAttachmentStore(settings.data_dir / "attachments"),
     )
     lookup = open_credential_lookup(database_url)
     device_router = create_device_router(ingest, lookup, clock, settings.max_payload_bytes, commands=commands)

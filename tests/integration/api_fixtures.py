@@ -17,6 +17,7 @@ from openiiot.api.app import create_app
 from openiiot.domain.model import Role
 from openiiot.services.management import Services, build_services
 from openiiot.services.ports import UnitOfWorkFactory
+from openiiot.storage.attachments import MemoryAttachmentStore
 from openiiot.storage.memory.telemetry import MemoryTelemetryStore
 from openiiot.storage.sql.engine import create_metadata_engine, sqlite_url
 from openiiot.storage.sql.migrate import upgrade_to_head
@@ -86,6 +87,7 @@ async def open_api(db_path: Path) -> AsyncIterator[Api]:
         900,
         on_shared_attributes=lambda device_id, values: pushes.append((device_id, values)),
         passwords=cheap_passwords(),
+        attachments=MemoryAttachmentStore(),
     )
     services.auth.ensure_admin("admin", ADMIN_PASSWORD)
     registry = CollectorRegistry()

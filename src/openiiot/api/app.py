@@ -28,6 +28,7 @@ from openiiot.api.routes import (
     telemetry,
     tenants,
     users,
+    workorders,
 )
 from openiiot.services.management import Services
 
@@ -75,6 +76,7 @@ def create_app(platform: PlatformParts) -> FastAPI:
         notifications,
         connectivity,
         commands,
+        workorders,
     ):
         api.include_router(module.router)
     app.include_router(api)

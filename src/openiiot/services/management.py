@@ -16,13 +16,14 @@ from openiiot.services.device_directory import DeviceDirectory
 from openiiot.services.devices import DeviceService
 from openiiot.services.health import HealthService
 from openiiot.services.notification_rules import NotificationRuleService
-from openiiot.services.ports import Clock, TelemetryStore, UnitOfWorkFactory
+from openiiot.services.ports import AttachmentStore, Clock, TelemetryStore, UnitOfWorkFactory
 from openiiot.services.profiles import ProfileService
 from openiiot.services.provisioning import ProvisioningService
 from openiiot.services.sites import AssetService, SiteService
 from openiiot.services.telemetry_queries import TelemetryQueryService
 from openiiot.services.tenants import TenantService
 from openiiot.services.users import UserService
+from openiiot.services.workorders import WorkOrderService
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class Services:
     notification_rules: NotificationRuleService
     connectivity: ConnectivityService
     commands: CommandService
+    workorders: WorkOrderService
 
 
 def _ignore_device(_device_id: str) -> None:
@@ -73,6 +75,7 @@ def build_services(
     on_alarm_events: AlarmEventSink = ignore_events,
     connectivity: ConnectivityService | None = None,
     commands: CommandService | None = None,
+    attachments: AttachmentStore | None = None,
 ) -> Services:
     """Wire the handlers; the callbacks drop ingest cache entries and push shared attributes to devices."""
     hashing = passwords or PasswordHashing()
@@ -93,4 +96,5 @@ def build_services(
         notification_rules=NotificationRuleService(uow, clock),
         connectivity=connectivity or ConnectivityService(uow, DeviceDirectory(uow), clock),
         commands=commands or CommandService(uow, clock),
+        workorders=WorkOrderService(uow, clock, attachments),
     )

@@ -39,6 +39,7 @@ from openiiot.domain.telemetry import (
     RawPage,
     TelemetryBatch,
 )
+from openiiot.domain.workorders import WorkOrder, WorkOrderState
 
 
 class Clock(Protocol):
@@ -335,6 +336,37 @@ class CommandRepository(Protocol):
         ...
 
 
+class WorkOrderRepository(Protocol):
+    """Work orders."""
+
+    def add(self, order: WorkOrder) -> None: ...
+    def get(self, tenant_id: str | None, order_id: str) -> WorkOrder: ...
+    def update(self, order: WorkOrder) -> None: ...
+    def list(
+        self,
+        tenant_id: str | None,
+        *,
+        state: WorkOrderState | None = None,
+        assignee: str | None = None,
+        asset_id: str | None = None,
+        device_id: str | None = None,
+        alarm_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> builtins.list[WorkOrder]:
+        """Work orders newest first."""
+        ...
+
+
+class AttachmentStore(Protocol):
+    """Bytes of work order attachments by generated id."""
+
+    def put(self, attachment_id: str, data: bytes) -> None: ...
+    def get(self, attachment_id: str) -> bytes:
+        """The bytes, or NotFound."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One metadata transaction: `with uow: ...; uow.commit()`. Leaving without commit rolls back."""
 
@@ -351,6 +383,7 @@ class UnitOfWork(Protocol):
     audit: AuditRepository
     connectivity: ConnectivityRepository
     commands: CommandRepository
+    workorders: WorkOrderRepository
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

@@ -20,6 +20,7 @@ from openiiot.services.ports import (
     SiteRepository,
     TenantRepository,
     UserRepository,
+    WorkOrderRepository,
 )
 from openiiot.storage.memory.alarm_repositories import MemoryAlarmRepository
 from openiiot.storage.memory.audit_repository import MemoryAuditRepository
@@ -36,6 +37,7 @@ from openiiot.storage.memory.metadata_repositories import (
 )
 from openiiot.storage.memory.notification_repositories import MemoryNotificationRepository
 from openiiot.storage.memory.user_repositories import MemoryApiKeyRepository, MemoryUserRepository
+from openiiot.storage.memory.workorder_repository import MemoryWorkOrderRepository
 
 
 class MemoryUnitOfWork:
@@ -54,6 +56,7 @@ class MemoryUnitOfWork:
     audit: AuditRepository
     connectivity: ConnectivityRepository
     commands: CommandRepository
+    workorders: WorkOrderRepository
 
     def __init__(self, factory: MemoryUnitOfWorkFactory) -> None:
         self._factory = factory
@@ -73,6 +76,7 @@ class MemoryUnitOfWork:
         self.audit = MemoryAuditRepository(self._work)
         self.connectivity = MemoryConnectivityRepository(self._work)
         self.commands = MemoryCommandRepository(self._work)
+        self.workorders = MemoryWorkOrderRepository(self._work)
 
     def __enter__(self) -> MemoryUnitOfWork:
         if self._open:

@@ -25,6 +25,7 @@ from openiiot.domain.model import (
 )
 from openiiot.domain.notification_deliveries import Delivery, DeliveryAttempt
 from openiiot.domain.notifications import NotificationRule
+from openiiot.domain.workorders import WorkOrder
 
 T = TypeVar("T")
 AttributeKey = tuple[str, str, str]  # (device_id, scope, key)
@@ -52,6 +53,7 @@ class MetadataTables:
     connectivity_states: dict[str, DeviceConnectivity] = dataclasses.field(default_factory=dict)
     connectivity_events: dict[str, ConnectivityEvent] = dataclasses.field(default_factory=dict)
     commands: dict[str, Command] = dataclasses.field(default_factory=dict)
+    work_orders: dict[str, WorkOrder] = dataclasses.field(default_factory=dict)
 
     def tables(self) -> dict[str, dict[Any, Any]]:
         """The tables by name."""

@@ -323,3 +323,25 @@ class CommandRow(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     expires_ms: Mapped[int] = mapped_column(BigInteger)
     body: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class WorkOrderRow(Base):
+    """A work order; searchable fields are columns, the whole work order is JSON."""
+
+    __tablename__ = "work_orders"
+    __table_args__ = (
+        Index("ix_work_orders_tenant_id_created_ms", "tenant_id", "created_ms"),
+        Index("ix_work_orders_state", "state"),
+        Index("ix_work_orders_alarm_id", "alarm_id"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[str] = mapped_column(String(16))
+    asset_id: Mapped[str | None] = mapped_column(ID)
+    device_id: Mapped[str | None] = mapped_column(ID)
+    alarm_id: Mapped[str | None] = mapped_column(ID)
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[dict[str, Any]] = mapped_column(JsonType)

@@ -22,6 +22,7 @@ from openiiot.services.ports import (
     SiteRepository,
     TenantRepository,
     UserRepository,
+    WorkOrderRepository,
 )
 from openiiot.storage.sql.alarm_repositories import SqlAlarmRepository
 from openiiot.storage.sql.audit_repository import SqlAuditRepository
@@ -36,6 +37,7 @@ from openiiot.storage.sql.notification_repositories import SqlNotificationReposi
 from openiiot.storage.sql.repositories import SqlAssetRepository, SqlSiteRepository, SqlTenantRepository
 from openiiot.storage.sql.repository_base import conflict_from
 from openiiot.storage.sql.user_repositories import SqlApiKeyRepository, SqlUserRepository
+from openiiot.storage.sql.workorder_repository import SqlWorkOrderRepository
 
 
 class SqlUnitOfWork:
@@ -54,6 +56,7 @@ class SqlUnitOfWork:
     audit: AuditRepository
     connectivity: ConnectivityRepository
     commands: CommandRepository
+    workorders: WorkOrderRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -77,6 +80,7 @@ class SqlUnitOfWork:
         self.audit = SqlAuditRepository(session)
         self.connectivity = SqlConnectivityRepository(session)
         self.commands = SqlCommandRepository(session)
+        self.workorders = SqlWorkOrderRepository(session)
         return self
 
     def __exit__(
