@@ -273,11 +273,21 @@ def build_platform(settings: Settings) -> Platform:
     )
     connectivity = ConnectivityService(uow, directory, clock)
     commands = CommandService(uow, clock)
+    workorders_box: list[Any] = []  # the work-order service exists once the services are built
+
+    def on_alarm_events(events: Sequence[AlarmEvent]) -> None:
+        notify_all(notifications)(events)
+        for service in workorders_box:
+            try:
+                service.open_for_alarms(events)
+            except Exception:
+                log.exception("opening work orders for alarms failed")
+
     alarm_engine = AlarmEngine(
         uow,
         directory,
         clock,
-        on_events=notify_all(notifications),
+        on_events=on_alarm_events,
         last_activity=connectivity.last_activity_ms,
     )
     ingest = IngestPipeline(
@@ -308,11 +318,12 @@ def build_platform(settings: Settings) -> Platform:
         on_device_changed=directory.invalidate,
         on_shared_attributes=on_shared_attributes,
         on_alarm_rules_changed=alarm_engine.invalidate_rules,
-        on_alarm_events=notify_all(notifications),
+        on_alarm_events=on_alarm_events,
         connectivity=connectivity,
         commands=commands,
         attachments=FileAttachmentStore(settings.data_dir / "attachments"),
     )
+    workorders_box.append(services.workorders)
     lookup = open_credential_lookup(database_url)
     device_router = create_device_router(ingest, lookup, clock, settings.max_payload_bytes, commands=commands)
     platform = Platform(

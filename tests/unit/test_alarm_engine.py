@@ -16,7 +16,7 @@ from tests.unit.management_fixtures import (
 
 from openiiot.domain.model import Role
 from openiiot.domain.telemetry import TelemetryBatch
-from openiiot.services.alarm_engine import AlarmEngine
+from openiiot.services.alarm_engine import TICK_LATENESS_MS, AlarmEngine
 from openiiot.services.device_directory import DeviceDirectory
 from openiiot.services.ports import AlarmRuleRecord
 
@@ -98,10 +98,10 @@ def test_a_duration_completes_on_a_tick_without_new_samples(
     _add_rule(harness, tenant, rule)
     engine.on_batch(_batch(tenant.device_id, (NOW_MS, 9.0)))
     assert _alarms(harness, tenant) == []
-    harness.clock.now = NOW_MS + 30_000
+    harness.clock.now = NOW_MS + 30_000 + TICK_LATENESS_MS
     assert engine.tick_all() == 1
     assert _alarms(harness, tenant) == []
-    harness.clock.now = NOW_MS + 61_000
+    harness.clock.now = NOW_MS + 61_000 + TICK_LATENESS_MS  # ticks run this far behind the clock
     engine.tick_all()
     [alarm] = _alarms(harness, tenant)
     assert alarm.raised_ms == NOW_MS + 60_000  # stamped when the duration completed, not when the tick ran

@@ -22,6 +22,7 @@ from openiiot.api.routes import (
     connectivity,
     device_profiles,
     devices,
+    grants,
     health,
     notifications,
     sites,
@@ -77,6 +78,7 @@ def create_app(platform: PlatformParts) -> FastAPI:
         connectivity,
         commands,
         workorders,
+        grants,
     ):
         api.include_router(module.router)
     app.include_router(api)

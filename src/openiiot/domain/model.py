@@ -277,6 +277,7 @@ class Principal:
     tenant_id: str | None
     scopes: frozenset[str] = field(default_factory=frozenset)
     source_ip: str | None = None  # the client address of the request, for the audit log
+    home_tenant_id: str | None = None  # set when acting in another tenant through a sharing grant
 
     @property
     def is_platform_admin(self) -> bool:

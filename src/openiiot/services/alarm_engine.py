@@ -34,6 +34,7 @@ from openiiot.services.ports import AlarmRuleRecord, Clock, UnitOfWork, UnitOfWo
 
 log = logging.getLogger(__name__)
 
+TICK_LATENESS_MS = 5_000  # samples up to this late still count; timers fire up to this late
 CONFLICT_RETRIES = 5  # re-evaluations of one device when other processes keep winning the race
 RULE_CACHE_TTL_S = 10.0  # rules edited in another process take effect within this time
 _PAGE = 1000
@@ -92,8 +93,15 @@ class AlarmEngine:
             self._run_device(entry.tenant_id, device_id, entry.profile.id, samples, now_ms)
 
     def tick_all(self) -> int:
-        """Advance time-driven conditions of every device that has rules; returns devices evaluated."""
-        now_ms = self._clock.now_ms()
+        """Advance time-driven conditions of every device that has rules; returns devices evaluated.
+
+        Ticks advance rule state only to `now - TICK_LATENESS_MS`: a sample older than the state's last
+        evaluated instant is ignored as late (decision 0006), and a device's sample is always a little
+        older than the platform's clock by the time it is committed (network, batching). Without this
+        margin a tick that ran between a sample's timestamp and its commit made the sample "late" and the
+        alarm was missed. Durations and no-data timeouts therefore complete up to this much later.
+        """
+        now_ms = self._clock.now_ms() - TICK_LATENESS_MS
         try:
             targets = self._tick_targets()
         except Exception:

@@ -52,7 +52,7 @@ def record(
         actor_id=principal.user_id,
         actor_name=principal.username,
         actor_role=principal.role.value,
-        actor_tenant_id=principal.tenant_id,
+        actor_tenant_id=principal.home_tenant_id or principal.tenant_id,
         source_ip=principal.source_ip,
         action=action,
         object_type=object_type,

@@ -14,6 +14,7 @@ from openiiot.services.commands import CommandService
 from openiiot.services.connectivity import ConnectivityService
 from openiiot.services.device_directory import DeviceDirectory
 from openiiot.services.devices import DeviceService
+from openiiot.services.grants import GrantService
 from openiiot.services.health import HealthService
 from openiiot.services.notification_rules import NotificationRuleService
 from openiiot.services.ports import AttachmentStore, Clock, TelemetryStore, UnitOfWorkFactory
@@ -47,6 +48,7 @@ class Services:
     connectivity: ConnectivityService
     commands: CommandService
     workorders: WorkOrderService
+    grants: GrantService
 
 
 def _ignore_device(_device_id: str) -> None:
@@ -97,4 +99,5 @@ def build_services(
         connectivity=connectivity or ConnectivityService(uow, DeviceDirectory(uow), clock),
         commands=commands or CommandService(uow, clock),
         workorders=WorkOrderService(uow, clock, attachments),
+        grants=GrantService(uow, clock),
     )

@@ -17,6 +17,7 @@ from openiiot.domain.alarms import Alarm
 from openiiot.domain.audit import AuditEntry, AuditQuery
 from openiiot.domain.commands import Command, CommandState
 from openiiot.domain.connectivity import ConnectivityEvent, DeviceConnectivity
+from openiiot.domain.grants import Grant
 from openiiot.domain.model import (
     ApiKey,
     Asset,
@@ -367,6 +368,19 @@ class AttachmentStore(Protocol):
         ...
 
 
+class GrantRepository(Protocol):
+    """Sharing grants between tenants."""
+
+    def add(self, grant: Grant) -> None: ...
+    def get(self, grant_id: str) -> Grant: ...
+    def update(self, grant: Grant) -> None: ...
+    def list(
+        self, *, grantor_tenant_id: str | None = None, grantee_tenant_id: str | None = None
+    ) -> builtins.list[Grant]:
+        """Grants given by or to a tenant, newest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One metadata transaction: `with uow: ...; uow.commit()`. Leaving without commit rolls back."""
 
@@ -384,6 +398,7 @@ class UnitOfWork(Protocol):
     connectivity: ConnectivityRepository
     commands: CommandRepository
     workorders: WorkOrderRepository
+    grants: GrantRepository
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

@@ -9,14 +9,16 @@ store (files in the data directory), their metadata on the work order.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from openiiot.analytics import workorder_kpis
+from openiiot.domain.alarms import parse_rule
 from openiiot.domain.credentials import new_id
 from openiiot.domain.errors import ConfigurationError, Conflict, NotFound, ValidationFailed
 from openiiot.domain.model import Principal, Role
+from openiiot.domain.notifications import AlarmEvent, Transition
 from openiiot.domain.workorders import (
     Attachment,
     ChecklistItem,
@@ -163,6 +165,34 @@ class WorkOrderService:
         if not reason.strip():
             raise ValidationFailed("say why the work order is cancelled", field="reason")
         return self._step(principal, order_id, WorkOrderState.CANCELLED, "cancel", reason)
+
+    def open_for_alarms(self, events: Sequence[AlarmEvent]) -> int:
+        """Alarm-event listener: open a work order for each alarm raised by a rule that asks for one."""
+        opened = 0
+        for event in events:
+            if event.transition is not Transition.RAISED:
+                continue
+            rule_id = str(event.details.get("rule_id", ""))
+            with self._uow() as uow:
+                try:
+                    spec = parse_rule(uow.alarms.get_rule(event.tenant_id, rule_id).rule).work_order
+                except (NotFound, ValidationFailed):
+                    continue
+                if spec is None or uow.workorders.list(event.tenant_id, alarm_id=event.alarm_id, limit=1):
+                    continue
+            system = Principal(
+                user_id=PLATFORM, username=PLATFORM, role=Role.OPERATOR, tenant_id=event.tenant_id
+            )
+            values = {
+                "title": f"{event.alarm_type} on {event.originator_name}"[:200],
+                "description": f"Opened by the alarm rule when the alarm was raised ({event.severity}).",
+                "priority": spec.priority,
+                "alarm_id": event.alarm_id,
+                "verify_after_s": spec.verify_after_s,
+            }
+            self.create(system, values)
+            opened += 1
+        return opened
 
     def verify_due(self) -> int:
         """Verify resolved work orders whose alarm has been clear for `verify_after_s`; returns how many."""

@@ -52,6 +52,17 @@ class ClearSpec:
     deadband: float = 0.0
 
 
+WORK_ORDER_PRIORITIES = ("urgent", "high", "medium", "low")
+
+
+@dataclass(frozen=True, slots=True)
+class AutoWorkOrder:
+    """A rule's instruction to open a work order for each new alarm it raises."""
+
+    priority: str = "medium"
+    verify_after_s: int = 600
+
+
 @dataclass(frozen=True, slots=True)
 class AlarmRule:
     """One alarm rule of a device profile (or of an asset, applied to each of its devices)."""
@@ -64,6 +75,7 @@ class AlarmRule:
     on_delay_s: int = 0  # a level's condition must hold this long before it raises (ISA-18.2 on-delay)
     off_delay_s: int = 0  # the clear condition must hold this long before the alarm clears
     latching: bool = False  # stays open after return to normal until an operator resets it
+    work_order: AutoWorkOrder | None = None  # open a work order automatically when the alarm is raised
 
     def level(self, severity: Severity) -> SeverityLevel | None:
         """The level for `severity`, or None."""
@@ -73,7 +85,21 @@ class AlarmRule:
         return None
 
 
-_RULE_FIELDS = {"id", "name", "alarm_type", "levels", "clear", "on_delay_s", "off_delay_s", "latching"}
+_RULE_FIELDS = {
+    "id", "name", "alarm_type", "levels", "clear", "on_delay_s", "off_delay_s", "latching", "work_order",
+}  # fmt: skip
+
+
+def _parse_work_order(r: FieldReader) -> AutoWorkOrder | None:
+    if r.raw.get("work_order") is None:
+        return None
+    wr = FieldReader(r.raw["work_order"], r.at("work_order"), {"priority", "verify_after_s"})
+    priority = wr.text("priority", default="medium")
+    if priority not in WORK_ORDER_PRIORITIES:
+        raise ValidationFailed(
+            f"priority must be one of {', '.join(WORK_ORDER_PRIORITIES)}", field=wr.at("priority")
+        )
+    return AutoWorkOrder(priority, wr.integer("verify_after_s", 0, 7 * 86400, default=600))
 
 
 def _parse_levels(r: FieldReader) -> tuple[SeverityLevel, ...]:
@@ -124,6 +150,7 @@ def parse_rule(raw: object) -> AlarmRule:
         on_delay_s=r.integer("on_delay_s", 0, MAX_WINDOW_S, default=0),
         off_delay_s=r.integer("off_delay_s", 0, MAX_WINDOW_S, default=0),
         latching=r.boolean("latching", False),
+        work_order=_parse_work_order(r),
     )
 
 
@@ -145,6 +172,17 @@ def rule_to_dict(rule: AlarmRule) -> dict[str, Any]:
         "on_delay_s": rule.on_delay_s,
         "off_delay_s": rule.off_delay_s,
         "latching": rule.latching,
+        # only when set: rules without it keep the fingerprint (and so the state) they had before it existed
+        **(
+            {}
+            if rule.work_order is None
+            else {
+                "work_order": {
+                    "priority": rule.work_order.priority,
+                    "verify_after_s": rule.work_order.verify_after_s,
+                }
+            }
+        ),
     }
 
 

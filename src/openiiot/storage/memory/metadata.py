@@ -15,6 +15,7 @@ from openiiot.services.ports import (
     ConnectivityRepository,
     DeviceCredential,
     DeviceRepository,
+    GrantRepository,
     NotificationRepository,
     ProfileRepository,
     SiteRepository,
@@ -26,6 +27,7 @@ from openiiot.storage.memory.alarm_repositories import MemoryAlarmRepository
 from openiiot.storage.memory.audit_repository import MemoryAuditRepository
 from openiiot.storage.memory.command_repository import MemoryCommandRepository
 from openiiot.storage.memory.connectivity_repository import MemoryConnectivityRepository
+from openiiot.storage.memory.grant_repository import MemoryGrantRepository
 from openiiot.storage.memory.metadata_repositories import (
     MemoryAssetRepository,
     MemoryAttributeRepository,
@@ -57,6 +59,7 @@ class MemoryUnitOfWork:
     connectivity: ConnectivityRepository
     commands: CommandRepository
     workorders: WorkOrderRepository
+    grants: GrantRepository
 
     def __init__(self, factory: MemoryUnitOfWorkFactory) -> None:
         self._factory = factory
@@ -77,6 +80,7 @@ class MemoryUnitOfWork:
         self.connectivity = MemoryConnectivityRepository(self._work)
         self.commands = MemoryCommandRepository(self._work)
         self.workorders = MemoryWorkOrderRepository(self._work)
+        self.grants = MemoryGrantRepository(self._work)
 
     def __enter__(self) -> MemoryUnitOfWork:
         if self._open:

@@ -12,6 +12,7 @@ from openiiot.domain.audit import AuditEntry
 from openiiot.domain.commands import Command
 from openiiot.domain.connectivity import ConnectivityEvent, DeviceConnectivity
 from openiiot.domain.errors import Conflict, NotFound, ValidationFailed
+from openiiot.domain.grants import Grant
 from openiiot.domain.model import (
     ApiKey,
     Asset,
@@ -54,6 +55,7 @@ class MetadataTables:
     connectivity_events: dict[str, ConnectivityEvent] = dataclasses.field(default_factory=dict)
     commands: dict[str, Command] = dataclasses.field(default_factory=dict)
     work_orders: dict[str, WorkOrder] = dataclasses.field(default_factory=dict)
+    grants: dict[str, Grant] = dataclasses.field(default_factory=dict)
 
     def tables(self) -> dict[str, dict[Any, Any]]:
         """The tables by name."""

@@ -345,3 +345,16 @@ class WorkOrderRow(Base):
     assignee: Mapped[str | None] = mapped_column(String(200))
     created_ms: Mapped[int] = mapped_column(BigInteger)
     body: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class GrantRow(Base):
+    """A sharing grant; the lists and details are JSON."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    grantor_tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id"), index=True)
+    grantee_tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id"), index=True)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+    revoked_ms: Mapped[int | None] = mapped_column(BigInteger)
+    body: Mapped[dict[str, Any]] = mapped_column(JsonType)

@@ -17,6 +17,7 @@ from openiiot.services.ports import (
     CommandRepository,
     ConnectivityRepository,
     DeviceRepository,
+    GrantRepository,
     NotificationRepository,
     ProfileRepository,
     SiteRepository,
@@ -33,6 +34,7 @@ from openiiot.storage.sql.device_repositories import (
     SqlDeviceRepository,
     SqlProfileRepository,
 )
+from openiiot.storage.sql.grant_repository import SqlGrantRepository
 from openiiot.storage.sql.notification_repositories import SqlNotificationRepository
 from openiiot.storage.sql.repositories import SqlAssetRepository, SqlSiteRepository, SqlTenantRepository
 from openiiot.storage.sql.repository_base import conflict_from
@@ -57,6 +59,7 @@ class SqlUnitOfWork:
     connectivity: ConnectivityRepository
     commands: CommandRepository
     workorders: WorkOrderRepository
+    grants: GrantRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -81,6 +84,7 @@ class SqlUnitOfWork:
         self.connectivity = SqlConnectivityRepository(session)
         self.commands = SqlCommandRepository(session)
         self.workorders = SqlWorkOrderRepository(session)
+        self.grants = SqlGrantRepository(session)
         return self
 
     def __exit__(
