@@ -109,3 +109,13 @@ def test_alarms_suppressed_by_maintenance_tell_nobody(world: Any) -> None:
     engine.on_batch(_batch(tenant.device_id, NOW_MS, 9.5))
     engine.on_batch(_batch(tenant.device_id, NOW_MS + 1_000, 5.0))
     assert sink.events == []
+
+
+def test_deleting_a_rule_clears_its_open_alarms(world: Any) -> None:
+    harness, tenant, engine, alarms, _sink = world
+    engine.on_batch(_batch(tenant.device_id, NOW_MS, 9.5))
+    admin = principal(Role.TENANT_ADMIN, tenant.tenant_id)
+    [rule] = harness.services.alarms.list_rules(admin)
+    harness.services.alarms.delete_rule(admin, rule.id)
+    [alarm] = alarms.list_alarms(admin)
+    assert not alarm.active and alarm.history[-1].comment == "the alarm rule was deleted"

@@ -131,10 +131,23 @@ class AlarmService:
         return updated
 
     def delete_rule(self, principal: Principal, rule_id: str) -> None:
-        """Delete a rule; its alarms stay as history."""
+        """Delete a rule; its alarms stay as history, and its open ones are cleared (nothing could clear
+        them any more)."""
         require_role(principal, Role.TENANT_ADMIN, "deleting alarm rules")
+        now_ms = self._now()
         with self._uow() as uow:
             record = uow.alarms.get_rule(scope_of(principal), rule_id)
+            offset = 0
+            while True:
+                page = uow.alarms.list_alarms(record.tenant_id, active=True, offset=offset, limit=_PAGE)
+                for alarm in page:
+                    if alarm.rule_id == rule_id:
+                        uow.alarms.save_alarm(
+                            lifecycle.retire(alarm, principal.username, now_ms, "the alarm rule was deleted")
+                        )
+                offset += len(page)
+                if len(page) < _PAGE:
+                    break
             uow.alarms.delete_rule(scope_of(principal), rule_id)
             audit_record(
                 uow,

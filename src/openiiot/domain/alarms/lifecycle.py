@@ -176,6 +176,12 @@ def clear(alarm: Alarm, by: str, now_ms: int, comment: str | None = None) -> Ala
     return _record(alarm, event, active=False, latched=False, cleared_ms=now_ms, shelved_until_ms=None)
 
 
+def retire(alarm: Alarm, by: str, now_ms: int, comment: str) -> Alarm:
+    """Clear an open alarm whose rule was deleted, latched or not: no evaluation can clear it any more."""
+    event = AlarmEvent(now_ms, AlarmAction.CLEARED, _actor(by), alarm.severity, comment)
+    return _record(alarm, event, active=False, latched=False, cleared_ms=now_ms, shelved_until_ms=None)
+
+
 def reset(alarm: Alarm, by: str, now_ms: int, comment: str | None = None) -> Alarm:
     """Operator reset of a latched alarm whose condition has returned to normal."""
     if not alarm.latched:
