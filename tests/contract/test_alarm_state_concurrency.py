@@ -37,8 +37,9 @@ def test_a_state_changed_since_it_was_read_is_not_overwritten(backend: MetadataB
         assert second.alarms.get_state("r1", "dev-1") == {"n": 0}
         first.alarms.save_state("r1", "dev-1", "t-a", {"n": 1})
         first.commit()
-        with pytest.raises(Conflict):
+        with pytest.raises(Conflict):  # at the write or, at the latest, at the commit
             second.alarms.save_state("r1", "dev-1", "t-a", {"n": 100})
+            second.commit()
     with backend.uow() as uow:
         assert uow.alarms.get_state("r1", "dev-1") == {"n": 1}
 
@@ -67,3 +68,19 @@ def test_successive_writes_in_one_process_keep_working(backend: MetadataBackend)
         uow.commit()
     with backend.uow() as uow:
         assert uow.alarms.get_state("r1", "dev-3") == {"n": 11}
+
+
+def test_states_of_several_rules_are_read_together_and_checked_alike(backend: MetadataBackend) -> None:
+    with backend.uow() as uow:
+        uow.alarms.save_state("r1", "dev-4", "t-a", {"n": 1})
+        uow.commit()
+    with backend.uow() as first, backend.uow() as second:
+        assert first.alarms.get_states(["r1", "r2"], "dev-4") == {"r1": {"n": 1}, "r2": None}
+        second.alarms.get_states(["r1", "r2"], "dev-4")
+        second.alarms.save_state("r1", "dev-4", "t-a", {"n": 2})
+        second.commit()
+        with pytest.raises(Conflict):
+            first.alarms.save_state("r1", "dev-4", "t-a", {"n": 9})
+            first.commit()
+    with backend.uow() as uow:
+        assert uow.alarms.get_states(["r1"], "dev-4") == {"r1": {"n": 2}}

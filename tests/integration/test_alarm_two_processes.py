@@ -70,16 +70,16 @@ class _RacingUnitOfWork:
 
     def __enter__(self) -> SqlUnitOfWork:
         uow = self._inner.__enter__()
-        read = uow.alarms.get_state
+        read = uow.alarms.get_states
 
-        def get_state(rule_id: str, originator_id: str) -> dict[str, Any] | None:
-            state = read(rule_id, originator_id)
+        def get_states(rule_ids: list[str], originator_id: str) -> dict[str, dict[str, Any] | None]:
+            states = read(rule_ids, originator_id)
             race, self._factory.race = self._factory.race, None
             if race is not None:
                 race()
-            return state
+            return states
 
-        uow.alarms.get_state = get_state  # type: ignore[method-assign]
+        uow.alarms.get_states = get_states  # type: ignore[method-assign]
         return uow
 
     def __exit__(

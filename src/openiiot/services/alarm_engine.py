@@ -24,6 +24,7 @@ from openiiot.domain.alarms import (
     apply_transition,
     evaluate,
     parse_rule,
+    relevant_keys,
 )
 from openiiot.domain.credentials import new_id
 from openiiot.domain.errors import Conflict, NotFound
@@ -173,10 +174,14 @@ class AlarmEngine:
         context = EvalContext(last_activity_ms=activity)
         with self._uow() as uow:
             suppressed = in_maintenance(uow, tenant_id, device_id)
+            rules = list(rules)
+            stored = uow.alarms.get_states([rule.id for rule in rules], device_id)
             for rule in rules:
-                raw = uow.alarms.get_state(rule.id, device_id)
+                raw = stored[rule.id]
                 state = RuleState.from_dict(raw) if raw is not None else RuleState()
-                new_state, transitions = evaluate(rule, state, samples, now_ms, context)
+                keys = relevant_keys(rule)
+                own = samples if keys is None else [sample for sample in samples if sample[1] in keys]
+                new_state, transitions = evaluate(rule, state, own, now_ms, context)
                 uow.alarms.save_state(rule.id, device_id, tenant_id, new_state.to_dict())
                 for transition in transitions:
                     current = uow.alarms.get_open_alarm(device_id, rule.id)

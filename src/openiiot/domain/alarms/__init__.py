@@ -27,6 +27,7 @@ from openiiot.domain.alarms.evaluator import (
     TransitionKind,
     evaluate,
     release_alarm,
+    relevant_keys,
     tick,
 )
 from openiiot.domain.alarms.lifecycle import (
@@ -98,6 +99,7 @@ __all__ = [
     "parse_condition",
     "parse_rule",
     "release_alarm",
+    "relevant_keys",
     "reset",
     "retire",
     "rule_fingerprint",

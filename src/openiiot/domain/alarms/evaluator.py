@@ -90,6 +90,17 @@ def _telemetry_key(node: Condition) -> str | None:
     return None
 
 
+def relevant_keys(rule: AlarmRule) -> frozenset[str] | None:
+    """The telemetry keys whose samples can change the rule, or None when every sample can (`inactive`
+    counts any sample as activity; `no_data` times a key that never came from the device's first sample).
+    Samples of other keys may be left out of `evaluate`: conditions are sample-and-hold and timers are
+    visited anyway, so the result is the same."""
+    index = _index(rule)
+    if any(isinstance(node, Inactive | NoData) for _, node in index.nodes):
+        return None
+    return index.keys | frozenset(index.by_key)
+
+
 @lru_cache(maxsize=1024)
 def _index(rule: AlarmRule) -> _Index:
     roots = [(f"levels[{i}].condition", lv.condition) for i, lv in enumerate(rule.levels)]

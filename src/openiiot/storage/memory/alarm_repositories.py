@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from openiiot.domain.alarms import Alarm
@@ -57,6 +58,10 @@ class MemoryAlarmRepository(MemoryRepository):
         """The stored evaluator state, or None."""
         raw = self._t.alarm_states.get((rule_id, originator_id))
         return None if raw is None else dict(json.loads(raw))
+
+    def get_states(self, rule_ids: Sequence[str], originator_id: str) -> dict[str, dict[str, Any] | None]:
+        """The stored states of several rules for one originator."""
+        return {rule_id: self.get_state(rule_id, originator_id) for rule_id in rule_ids}
 
     def save_state(self, rule_id: str, originator_id: str, tenant_id: str, state: dict[str, Any]) -> None:
         """Insert or replace the evaluator state."""

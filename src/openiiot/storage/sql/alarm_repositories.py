@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
-from sqlalchemy.orm.exc import StaleDataError
 
 from openiiot.domain.alarms import Alarm, alarm_from_dict, alarm_to_dict
-from openiiot.domain.errors import Conflict
 from openiiot.services.ports import AlarmRuleRecord
 from openiiot.storage.sql.repository_base import SqlRepository
 from openiiot.storage.sql.tables import ID, Base, JsonType
@@ -133,8 +132,24 @@ class SqlAlarmRepository(SqlRepository):
         self._read_states[(rule_id, originator_id)] = row
         return None if row is None else dict(row.state)
 
+    def get_states(self, rule_ids: Sequence[str], originator_id: str) -> dict[str, dict[str, Any] | None]:
+        """The stored states of several rules for one originator, in one query (None: not evaluated yet)."""
+        found: dict[str, dict[str, Any] | None] = dict.fromkeys(rule_ids)
+        if not rule_ids:
+            return found
+        stmt = select(AlarmRuleStateRow).where(
+            AlarmRuleStateRow.originator_id == originator_id, AlarmRuleStateRow.rule_id.in_(list(rule_ids))
+        )
+        rows = {row.rule_id: row for row in self._session.scalars(stmt)}
+        for rule_id in rule_ids:
+            row = rows.get(rule_id)
+            self._read_states[(rule_id, originator_id)] = row
+            found[rule_id] = None if row is None else dict(row.state)
+        return found
+
     def save_state(self, rule_id: str, originator_id: str, tenant_id: str, state: dict[str, Any]) -> None:
-        """Insert or replace the evaluator state."""
+        """Insert or replace the evaluator state; written at the next flush or commit, where a state changed
+        by another process since it was read is a Conflict (decision 0007)."""
         key = (rule_id, originator_id)
         if key in self._read_states:
             row = self._read_states[key]
@@ -148,12 +163,6 @@ class SqlAlarmRepository(SqlRepository):
             self._session.add(row)
         else:
             row.state = state
-        try:
-            self._flush()
-        except StaleDataError as exc:
-            raise Conflict(
-                f"the state of rule {rule_id} for {originator_id} was changed by another process"
-            ) from exc
 
     def get_open_alarm(self, originator_id: str, rule_id: str) -> Alarm | None:
         """The active alarm of (originator, rule), if any."""

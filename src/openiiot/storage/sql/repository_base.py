@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from openiiot.domain.errors import Conflict, NotFound, ValidationFailed
 
@@ -67,6 +68,8 @@ class SqlRepository:
             self._session.flush()
         except IntegrityError as exc:
             raise conflict_from(exc) from exc
+        except StaleDataError as exc:  # a versioned row changed since it was read (decision 0007)
+            raise Conflict(f"changed by another process: {exc}") from exc
 
     def _scoped_get(self, model: type[RowT], kind: str, tenant_id: str | None, ident: str) -> RowT:
         row = self._session.get(model, ident)

@@ -7,7 +7,9 @@ from types import TracebackType
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
+from openiiot.domain.errors import Conflict
 from openiiot.services.ports import (
     AlarmRepository,
     ApiKeyRepository,
@@ -107,6 +109,9 @@ class SqlUnitOfWork:
         except IntegrityError as exc:
             self._open_session().rollback()
             raise conflict_from(exc) from exc
+        except StaleDataError as exc:  # a versioned row changed since it was read (decision 0007)
+            self._open_session().rollback()
+            raise Conflict(f"changed by another process: {exc}") from exc
 
     def rollback(self) -> None:
         """Discard every change since the last commit."""
