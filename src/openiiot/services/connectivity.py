@@ -50,7 +50,8 @@ class ConnectivityService:
         self._lock = threading.Lock()
         self._states: dict[str, DeviceConnectivity] = {}
         self._pending: list[ConnectivityEvent] = []
-        self._dirty: set[str] = set()
+        self._dirty: set[str] = set()  # devices whose whole state changed since the last flush
+        self._touched: set[str] = set()  # devices whose last activity alone moved (cheaper to write)
         self.events_written = 0
 
     # --- inputs ---------------------------------------------------------------------------------------
@@ -85,7 +86,7 @@ class ConnectivityService:
                 if state is not None and state.active:
                     if state.last_activity_ms is None or ts_ms > state.last_activity_ms:
                         state.last_activity_ms = ts_ms  # the common case: one dict lookup, one store
-                    self._dirty.add(device_id)
+                    self._touched.add(device_id)
                 else:
                     slow.append((device_id, ts_ms))
         for device_id, ts_ms in slow:
@@ -117,26 +118,36 @@ class ConnectivityService:
         return len(pending)
 
     def flush(self) -> int:
-        """Write the current state of every device that changed since the last flush; returns how many."""
+        """Write what changed since the last flush: whole states after transitions, else the last activity
+        alone (one UPDATE per device instead of a delete + insert); returns how many devices were written."""
         with self._lock:
             dirty, self._dirty = self._dirty, set()
+            touched, self._touched = self._touched - dirty, set()
             states = [self._copy(self._states[d]) for d in dirty if d in self._states]
-        if states:
+            activity = {
+                d: last
+                for d in touched
+                if (state := self._states.get(d)) is not None and (last := state.last_activity_ms) is not None
+            }
+        if states or activity:
             try:
                 with self._uow() as uow:
                     uow.connectivity.save_states(states)
+                    uow.connectivity.save_activity(activity)
                     uow.commit()
             except Exception:
                 with self._lock:
                     self._dirty |= dirty
+                    self._touched |= touched
                 raise
-        return len(states)
+        return len(states) + len(activity)
 
     def forget(self, device_id: str) -> None:
         """Drop a deleted device's state (its events stay as history)."""
         with self._lock:
             self._states.pop(device_id, None)
             self._dirty.discard(device_id)
+            self._touched.discard(device_id)
 
     # --- reads ----------------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from openiiot.domain.connectivity import ConnectivityEvent, DeviceConnectivity
 from openiiot.storage.memory.metadata_repositories import MetadataTables, page
@@ -19,6 +19,13 @@ class MemoryConnectivityRepository:
         """Insert or replace (copies: the service mutates its own objects)."""
         for state in states:
             self._t.connectivity_states[state.device_id] = dataclasses.replace(state)
+
+    def save_activity(self, last_activity_ms: Mapping[str, int]) -> None:
+        """Move the last activity of devices whose state is stored; others are ignored."""
+        for device_id, ts_ms in last_activity_ms.items():
+            state = self._t.connectivity_states.get(device_id)
+            if state is not None:  # replaced, never mutated: the committed tables may share the object
+                self._t.connectivity_states[device_id] = dataclasses.replace(state, last_activity_ms=ts_ms)
 
     def load_states(self) -> list[DeviceConnectivity]:
         """Every stored state (copies)."""

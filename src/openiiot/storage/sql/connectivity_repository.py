@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from openiiot.domain.connectivity import ConnectivityEvent, ConnectivityEventKind, DeviceConnectivity
 from openiiot.storage.sql.repository_base import SqlRepository
@@ -22,29 +22,52 @@ _STATE_FIELDS = (
 )
 
 
+_STATES = DeviceConnectivityRow.__table__
+
+
+def _mark(paramstyle: str) -> str:
+    """The positional placeholder of the driver (sqlite3: qmark; psycopg: format/pyformat)."""
+    if paramstyle == "qmark":
+        return "?"
+    if paramstyle in ("format", "pyformat"):
+        return "%s"
+    raise ValueError(f"unsupported DB-API paramstyle {paramstyle!r}")
+
+
 class SqlConnectivityRepository(SqlRepository):
     """`device_connectivity` and `connectivity_events`."""
 
     def save_states(self, states: Sequence[DeviceConnectivity]) -> None:
-        """Replace the rows of these devices (delete + insert: one statement each, any SQL engine)."""
+        """Replace the rows of these devices (delete + insert, any SQL engine)."""
         if not states:
             return
-        ids = [s.device_id for s in states]
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            self._session.execute(
-                delete(DeviceConnectivityRow).where(DeviceConnectivityRow.device_id.in_(chunk))
-            )
-        self._session.execute(
-            DeviceConnectivityRow.__table__.insert(),  # type: ignore[attr-defined]
-            [{name: getattr(s, name) for name in _STATE_FIELDS} for s in states],
+        connection = self._session.connection()
+        mark = _mark(connection.dialect.paramstyle)
+        # the driver's own executemany: SQLAlchemy's per-row parameter handling cost more than the SQL
+        connection.exec_driver_sql(
+            f"DELETE FROM device_connectivity WHERE device_id = {mark}", [(s.device_id,) for s in states]
         )
-        self._flush()
+        connection.exec_driver_sql(
+            f"INSERT INTO device_connectivity ({', '.join(_STATE_FIELDS)}) "
+            f"VALUES ({', '.join([mark] * len(_STATE_FIELDS))})",
+            [tuple(getattr(s, name) for name in _STATE_FIELDS) for s in states],
+        )
+
+    def save_activity(self, last_activity_ms: Mapping[str, int]) -> None:
+        """Move the last activity of devices whose row exists; other rows and fields stay as they are."""
+        if not last_activity_ms:
+            return
+        connection = self._session.connection()
+        mark = _mark(connection.dialect.paramstyle)
+        connection.exec_driver_sql(
+            f"UPDATE device_connectivity SET last_activity_ms = {mark} WHERE device_id = {mark}",
+            [(ts_ms, device_id) for device_id, ts_ms in last_activity_ms.items()],
+        )
 
     def load_states(self) -> list[DeviceConnectivity]:
         """Every stored state."""
-        rows = self._session.scalars(select(DeviceConnectivityRow))
-        return [DeviceConnectivity(**{name: getattr(r, name) for name in _STATE_FIELDS}) for r in rows]
+        columns = [_STATES.c[name] for name in _STATE_FIELDS]
+        return [DeviceConnectivity(*row) for row in self._session.execute(select(*columns))]
 
     def add_events(self, events: Sequence[ConnectivityEvent]) -> None:
         """Append transitions."""
