@@ -1,0 +1,133 @@
+"""Vibration analytics: reference values from domain-methods.md C1-C3."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from openiiot.analytics.condition import bearing, iso
+from openiiot.analytics.condition.features import (
+    band_energies,
+    envelope_spectrum,
+    kurtogram,
+    spectrum,
+    time_features,
+    velocity_rms,
+)
+
+
+def test_6203_at_1800_rpm_matches_reference() -> None:
+    f = bearing.defect_frequencies(bearing.BEARINGS["6203"], 1800)
+    assert f.bpfo == pytest.approx(91.6, abs=0.05)
+    assert f.bpfi == pytest.approx(148.4, abs=0.05)
+    assert f.bsf == pytest.approx(59.8, abs=0.05)
+    assert f.ftf == pytest.approx(11.45, abs=0.01)
+    assert f.bpfo / f.shaft_hz == pytest.approx(3.05, abs=0.01)
+
+
+def test_cwru_6205_frequencies_match_published_multiples() -> None:
+    # CWRU publishes BPFO 3.5848x, BPFI 5.4152x, BSF 4.7135x (2x), FTF 0.39828x for the 6205 drive end.
+    f = bearing.defect_frequencies(bearing.BEARINGS["6205"], 60)
+    assert f.bpfo == pytest.approx(3.5848, rel=2e-3)
+    assert f.bpfi == pytest.approx(5.4152, rel=2e-3)
+    assert 2 * f.bsf == pytest.approx(4.7135, rel=3e-3)
+    assert f.ftf == pytest.approx(0.39828, rel=2e-3)
+
+
+def test_bad_geometry_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        bearing.BearingGeometry(8, 30.0, 28.5)
+    with pytest.raises(ValueError):
+        bearing.defect_frequencies(bearing.BEARINGS["6203"], 0)
+
+
+@pytest.mark.parametrize(
+    ("group", "foundation", "ab", "bc", "cd"),
+    [
+        ("group1", "rigid", 2.3, 4.5, 7.1),
+        ("group1", "flexible", 3.5, 7.1, 11.0),
+        ("group2", "rigid", 1.4, 2.8, 4.5),
+        ("group2", "flexible", 2.3, 4.5, 7.1),
+    ],
+)
+def test_iso_zone_boundaries(group: str, foundation: str, ab: float, bc: float, cd: float) -> None:
+    assert iso.zone(ab - 0.01, group, foundation) is iso.Zone.A
+    assert iso.zone(ab, group, foundation) is iso.Zone.B
+    assert iso.zone(bc - 0.01, group, foundation) is iso.Zone.B
+    assert iso.zone(bc, group, foundation) is iso.Zone.C
+    assert iso.zone(cd, group, foundation) is iso.Zone.D
+    levels = iso.alarm_levels(group, foundation)
+    assert levels.alarm == bc and levels.trip == pytest.approx(1.25 * cd)
+
+
+def test_iso_alarm_from_baseline_is_capped() -> None:
+    assert iso.alarm_levels("group2", "rigid", baseline_mm_s=1.0).alarm == pytest.approx(1.0 + 0.7)
+    assert iso.alarm_levels("group2", "rigid", baseline_mm_s=5.0).alarm == pytest.approx(1.25 * 2.8)
+    with pytest.raises(ValueError):
+        iso.zone(-1, "group1", "rigid")
+    with pytest.raises(ValueError):
+        iso.zone(1, "group3", "rigid")
+
+
+def test_velocity_rms_of_a_sine_by_integration() -> None:
+    fs, f0 = 10_000.0, 100.0
+    t = np.arange(int(fs)) / fs
+    v_peak = 0.005  # m/s -> RMS 3.536 mm/s
+    acc = v_peak * 2 * math.pi * f0 * np.cos(2 * math.pi * f0 * t)
+    assert velocity_rms(acc, fs) == pytest.approx(v_peak / math.sqrt(2) * 1000, rel=1e-3)
+    # A 5 Hz component is outside 10-1000 Hz and must not count.
+    low = 0.01 * 2 * math.pi * 5 * np.cos(2 * math.pi * 5 * t)
+    assert velocity_rms(acc + low, fs) == pytest.approx(v_peak / math.sqrt(2) * 1000, rel=1e-3)
+    assert velocity_rms(acc / 9.80665, fs, g_units=True) == pytest.approx(3.5355, rel=1e-3)
+
+
+def test_time_features_of_sine_and_noise() -> None:
+    t = np.arange(48_000) / 48_000
+    s = time_features(np.sin(2 * math.pi * 50 * t))
+    assert s.crest == pytest.approx(math.sqrt(2), rel=1e-3)
+    assert s.kurtosis == pytest.approx(1.5, rel=1e-2)
+    g = time_features(np.random.default_rng(1).normal(size=200_000))
+    assert g.kurtosis == pytest.approx(3.0, abs=0.05)
+    assert abs(g.skewness) < 0.05
+    with pytest.raises(ValueError):
+        time_features([1.0, float("nan")] * 10)
+
+
+def test_spectrum_and_band_energy() -> None:
+    fs = 2048.0
+    t = np.arange(2048) / fs
+    x = 2.0 * np.sin(2 * math.pi * 100 * t) + 1.0 * np.sin(2 * math.pi * 400 * t)
+    f, a = spectrum(x, fs)
+    assert a[np.argmin(abs(f - 100))] == pytest.approx(2.0, rel=1e-3)
+    e = band_energies(x, fs, [(50, 150), (350, 450), (600, 700)])
+    assert e[0] == pytest.approx(2.0, rel=1e-2) and e[1] == pytest.approx(0.5, rel=1e-2)
+    assert e[2] < 1e-6
+
+
+def _impulsive_bearing_signal(fs: float, fault_hz: float, seconds: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = int(fs * seconds)
+    x = rng.normal(scale=0.3, size=n)
+    ring = np.exp(-np.arange(200) / 25) * np.sin(2 * math.pi * 3000 * np.arange(200) / fs)
+    for k in np.arange(0, seconds, 1 / fault_hz):
+        i = int(k * fs)
+        seg = ring[: n - i]
+        x[i : i + seg.size] += 3.0 * seg
+    x += 1.0 * np.sin(2 * math.pi * 30 * np.arange(n) / fs)  # shaft imbalance, not a bearing fault
+    return x
+
+
+def test_envelope_spectrum_finds_outer_race_fault() -> None:
+    fs = 12_000.0
+    f = bearing.defect_frequencies(bearing.BEARINGS["6205"], 1797)
+    x = _impulsive_bearing_signal(fs, f.bpfo, 2.0)
+    k = kurtogram(x, fs)
+    assert abs(k.center_hz - 3000) < k.bandwidth_hz  # the resonance band is chosen
+    fr, amp, band = envelope_spectrum(x, fs, max_freq=1000)
+    assert band[0] <= 3000 <= band[1]
+    matches = bearing.match_defect_peaks(fr, amp, {"BPFO": f.bpfo, "BPFI": f.bpfi, "BSF2": 2 * f.bsf})
+    assert matches[0].name == "BPFO" and matches[0].detected
+    assert abs(matches[0].found_hz - f.bpfo) < 2.0
+    assert not any(m.detected for m in matches[1:])
