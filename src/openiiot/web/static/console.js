@@ -44,7 +44,7 @@
         animation: false,
         grid: { left: 56, right: 16, top: 16, bottom: 48 },
         tooltip: { trigger: "axis" },
-        xAxis: { type: "time" },
+        xAxis: { type: "time", axisLabel: { hideOverlap: true } },
         yAxis: { type: "value", scale: true, name: el.dataset.unit || "" },
         dataZoom: [{ type: "inside" }, { type: "slider", height: 18, bottom: 6 }],
         series: [{ type: "line", showSymbol: false, sampling: "lttb", data: [] }],
