@@ -32,6 +32,7 @@ from openiiot.api.routes import (
     workorders,
 )
 from openiiot.services.management import Services
+from openiiot.web.console import install_console
 
 API_PREFIX = "/api/v1"
 
@@ -85,4 +86,5 @@ def create_app(platform: PlatformParts) -> FastAPI:
     app.include_router(health.router)
     for router in platform.extra_routers:
         app.include_router(router)
+    install_console(app, getattr(platform, "clock", None))
     return app

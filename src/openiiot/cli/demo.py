@@ -77,6 +77,11 @@ def seed_demo(platform: Platform, credentials_path: Path) -> list[SimulatedDevic
             admin, site_id=site.id, values=values, tenant_id=tenant.id
         )
         asset_ids[name] = found.id
+    for model, rules in catalog.ALARM_RULES.items():
+        existing = {r.rule.get("name") for r in svc.alarms.list_rules(admin, profile_id=profile_ids[model])}
+        for rule in rules:
+            if rule["name"] not in existing:
+                svc.alarms.create_rule(admin, profile_ids[model], rule, tenant_id=tenant.id)
     tokens = _read_tokens(credentials_path)
     rows = []
     for name, model, asset, group in catalog.DEVICES:
@@ -120,8 +125,9 @@ def start_demo(platform: Platform, settings: Settings, console: Console) -> Call
     runner.start()
     base = f"http://{settings.http_host}:{settings.http_port}"
     console.print(f"[bold green]OpenIIoT demo[/] — {len(devices)} simulated devices publishing over MQTT")
+    console.print(f"Console:   {base}/console/  (English / 简体中文)")
+    console.print(f"Sign in:   user [bold]admin[/], password [bold]{password}[/]")
     console.print(f"API docs:  {base}/docs")
-    console.print(f"Login:     user [bold]admin[/], password [bold]{password}[/]")
     console.print(f"Example:   {base}/api/v1/devices/{devices[0].device_id}/telemetry/latest")
     console.print("Ctrl-C stops; a rerun resumes with the same data in " + str(settings.data_dir))
     return runner.stop

@@ -113,3 +113,21 @@ DEVICES = [
         for j in (1, 2, 3)
     ],
 ]
+
+
+#: alarm rules the demo attaches to its profiles (by model), so the console has alarms to show at once:
+#: a loaded screw compressor's discharge runs at about 85 °C and an unloaded one near 72 °C
+ALARM_RULES: dict[str, list[dict[str, Any]]] = {
+    "compressor": [
+        {
+            "name": "Discharge temperature high",
+            "alarm_type": "Discharge temperature high",
+            "levels": [
+                {
+                    "severity": "warning",
+                    "condition": {"type": "threshold", "key": "discharge_temp_c", "op": ">", "value": 80},
+                },
+            ],
+        }
+    ],
+}
