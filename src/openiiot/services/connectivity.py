@@ -240,7 +240,6 @@ class ConnectivityService:
         scope = scope_of(principal)
         with self._uow() as uow:
             site_of_asset: dict[str, str] = {}
-            devices: list[tuple[str, str, str | None, str | None]] = []
             tenants = (
                 [scope]
                 if scope is not None
@@ -249,8 +248,7 @@ class ConnectivityService:
             for tenant_id in tenants:
                 for asset in _all(lambda o, t=tenant_id: uow.assets.list(t, offset=o, limit=_PAGE)):
                     site_of_asset[asset.id] = asset.site_id
-                for d in _all(lambda o, t=tenant_id: uow.devices.list(t, offset=o, limit=_PAGE)):
-                    devices.append((d.id, d.tenant_id, d.asset_id, d.gateway_id))
+            devices = uow.devices.placements(scope)
         with self._lock:
             for device_id, tenant_id, asset_id, gateway_id in devices:
                 state = self._states.get(device_id)

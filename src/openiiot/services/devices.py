@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,6 @@ log = logging.getLogger(__name__)
 
 DEVICE_FIELDS = frozenset({"name", "label", "profile_id", "asset_id", "gateway_id", "disabled"})
 MAX_PAGE = 1000
-_COUNT_PAGE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,28 +124,30 @@ class DeviceService:
         search: str | None = None,
         profile_id: str | None = None,
         asset_id: str | None = None,
+        ids: Collection[str] | None = None,
         offset: int = 0,
         limit: int = 100,
     ) -> DevicePage:
-        """A page of the caller's devices matching the filters, and how many match in all."""
+        """A page of the caller's devices matching the filters, and how many match in all.
+
+        `ids` narrows the search to those devices (e.g. the ones the connectivity service reports in one
+        status); any number of ids is fine.
+        """
         require_reader(principal)
         if not 1 <= limit <= MAX_PAGE:
             raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}", field="limit")
         if offset < 0:
             raise ValidationFailed("offset must not be negative", field="offset")
         scope = scope_of(principal)
-        filters: dict[str, Any] = {"search": search, "profile_id": profile_id, "asset_id": asset_id}
+        filters: dict[str, Any] = {
+            "search": search,
+            "profile_id": profile_id,
+            "asset_id": asset_id,
+            "ids": ids,
+        }
         with self._uow() as uow:
             items = uow.devices.list(scope, offset=offset, limit=limit, **filters)
-            if not any(filters.values()):
-                return DevicePage(items=items, total=uow.devices.count(scope))
-            # the port counts only whole tenants; a filtered count pages through the matching ids
-            total = 0
-            while True:
-                page = uow.devices.list(scope, offset=total, limit=_COUNT_PAGE, **filters)
-                total += len(page)
-                if len(page) < _COUNT_PAGE:
-                    return DevicePage(items=items, total=total)
+            return DevicePage(items=items, total=uow.devices.count(scope, **filters))
 
     def update(self, principal: Principal, device_id: str, changes: Mapping[str, Any]) -> Device:
         """Rename, relabel, move to another asset or profile, or disable and enable a device."""

@@ -8,7 +8,7 @@ passed only for a platform admin; an object of another tenant is reported as Not
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
@@ -133,11 +133,21 @@ class DeviceRepository(Protocol):
         asset_id: str | None = None,
         profile_id: str | None = None,
         search: str | None = None,
+        ids: Collection[str] | None = None,
         offset: int = 0,
         limit: int = 100,
     ) -> builtins.list[Device]: ...
-    def count(self, tenant_id: str | None) -> int: ...
+    def count(
+        self,
+        tenant_id: str | None,
+        *,
+        asset_id: str | None = None,
+        profile_id: str | None = None,
+        search: str | None = None,
+        ids: Collection[str] | None = None,
+    ) -> int: ...
     def ids_of_tenant(self, tenant_id: str) -> builtins.list[str]: ...
+    def placements(self, tenant_id: str | None) -> builtins.list[tuple[str, str, str | None, str | None]]: ...
     def update(self, device: Device) -> None: ...
     def delete(self, tenant_id: str | None, device_id: str) -> None: ...
 

@@ -7,7 +7,15 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from openiiot.services.ports import Clock
-from openiiot.web import routes_alarms, routes_auth, routes_device, routes_fleet
+from openiiot.web import (
+    routes_alarms,
+    routes_auth,
+    routes_commands,
+    routes_device,
+    routes_fleet,
+    routes_sharing,
+    routes_workorders,
+)
 from openiiot.web.framework import CONSOLE_PREFIX, STATIC_DIR, ConsoleRoute, error_page
 
 _fallback = APIRouter(prefix=CONSOLE_PREFIX, route_class=ConsoleRoute, include_in_schema=False)
@@ -23,7 +31,15 @@ def install_console(app: FastAPI, clock: Clock | None = None) -> None:
     """Add the console's pages, its static files and a redirect from / to the console."""
     app.state.console_clock = clock
     app.mount(f"{CONSOLE_PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
-    for module in (routes_auth, routes_fleet, routes_device, routes_alarms):
+    for module in (
+        routes_auth,
+        routes_fleet,
+        routes_device,
+        routes_alarms,
+        routes_commands,
+        routes_workorders,
+        routes_sharing,
+    ):
         app.include_router(module.router)
     app.include_router(_fallback)
 

@@ -116,12 +116,12 @@ def _devices_in_alarm(services: Services, principal: Principal) -> list[Device]:
         offset += len(page)
         if len(page) < 500:
             break
-    devices: list[Device] = []
-    for device_id in sorted(ids):
-        try:
-            devices.append(services.devices.get(principal, device_id))
-        except Exception:  # noqa: S112 - an alarm of a deleted device counts for no device
-            continue
+    devices: list[Device] = []  # an alarm of a deleted device counts for no device
+    while ids and len(devices) < MAX_ALARM_SCAN:
+        found = services.devices.search(principal, ids=ids, offset=len(devices), limit=500).items
+        devices.extend(found)
+        if len(found) < 500:
+            break
     return devices
 
 

@@ -137,9 +137,17 @@ class Formatter:
         pattern = "#,##0" + ("." + "0" * precision if precision > 0 else "")
         return format_decimal(value, format=pattern, locale=self.babel_locale)
 
-    def percent(self, ratio: float) -> str:
-        """A ratio as a percentage."""
+    def percent(self, ratio: float | None) -> str:
+        """A ratio as a percentage ('—' when there is nothing to count yet)."""
+        if ratio is None:
+            return "—"
         return format_percent(ratio, format="#,##0.#%", locale=self.babel_locale)
+
+    def minutes(self, seconds: float | None) -> str:
+        """A duration in the locale's words ('42 minutes' / '42分钟'), for MTTA and MTTR."""
+        if seconds is None:
+            return "—"
+        return format_timedelta(timedelta(seconds=seconds), threshold=1.0, locale=self.babel_locale)
 
     def quantity(self, value: float | None, unit: str, precision: int | None = None) -> str:
         """A value with its unit (SI symbols read the same in both languages)."""

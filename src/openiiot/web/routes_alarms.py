@@ -73,6 +73,7 @@ def _alarm_list(request: Request, session: Session) -> dict[str, Any]:
         "states": STATES,
         "shelve_hours": SHELVE_HOURS,
         "can_act": session.can(Role.OPERATOR),
+        "can_open_workorder": session.can(Role.TECHNICIAN),
         "page_size": PAGE,
     }
 

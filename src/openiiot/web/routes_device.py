@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from openiiot.domain.errors import ValidationFailed
-from openiiot.domain.model import AttributeScope, KeyKind
+from openiiot.domain.model import AttributeScope, KeyKind, Role
 from openiiot.domain.telemetry import LatestValue
 from openiiot.web.fleet import console_status
 from openiiot.web.framework import (
@@ -63,6 +63,7 @@ def _device_page(request: Request, device_id: str) -> tuple[dict[str, Any], Sess
     alarms = services.alarms.list_alarms(principal, device_id=device.id, limit=50)
     connectivity = services.connectivity.get(principal, device.id)
     events = services.connectivity.events(principal, device.id, limit=20)
+    commands = services.commands.list(principal, device_id=device.id, limit=20)
     context = {
         "device": device,
         "profile": profile,
@@ -75,6 +76,9 @@ def _device_page(request: Request, device_id: str) -> tuple[dict[str, Any], Sess
         "status": console_status(str(connectivity["status"])),
         "events": events,
         "ranges": RANGES_S,
+        "commands": commands,
+        "can_command": session.can(Role.TECHNICIAN),
+        "can_confirm": session.can(Role.OPERATOR),
     }
     return context, session
 

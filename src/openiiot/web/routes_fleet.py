@@ -51,25 +51,16 @@ def _fleet_page(request: Request) -> tuple[dict[str, object], Session]:
     page = int_param(request, "page", 1, 1, 1_000_000)
     offset = (page - 1) * size
     principal = session.principal
-    if status is None:
-        found = services.devices.search(
-            principal, search=search, profile_id=profile_id, offset=offset, limit=size
-        )
-        devices, total = found.items, found.total
-    else:
-        # connectivity lives in the connectivity service, not in SQL: ids by status, then the page's devices
-        ids: list[str] = []
+    ids: set[str] | None = None
+    if status is not None:
+        # connectivity lives in the connectivity service, not in SQL: the ids in that status narrow the search
+        ids = set()
         for raw in _STATUS_FILTER[status]:
-            ids.extend(services.connectivity.device_ids_with_status(principal, raw, limit=1_000_000))
-        chosen = []
-        for device_id in sorted(ids):
-            device = services.devices.get(principal, device_id)
-            if (search is None or search.lower() in (device.name + " " + device.label).lower()) and (
-                profile_id is None or device.profile_id == profile_id
-            ):
-                chosen.append(device)
-        chosen.sort(key=lambda d: (d.name, d.id))
-        devices, total = chosen[offset : offset + size], len(chosen)
+            ids.update(services.connectivity.device_ids_with_status(principal, raw, limit=10_000_000))
+    found = services.devices.search(
+        principal, search=search, profile_id=profile_id, ids=ids, offset=offset, limit=size
+    )
+    devices, total = found.items, found.total
     context: dict[str, object] = {
         "rows": device_rows(services, principal, devices),
         "total": total,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from openiiot.domain.audit import AuditEntry
@@ -306,28 +306,56 @@ class MemoryDeviceRepository(MemoryRepository):
         asset_id: str | None = None,
         profile_id: str | None = None,
         search: str | None = None,
+        ids: Collection[str] | None = None,
         offset: int = 0,
         limit: int = 100,
     ) -> list[Device]:
         """Devices in the scope ordered by name; `search` matches name or label, ignoring case."""
+        return page(self._matching(tenant_id, asset_id, profile_id, search, ids), by_name, offset, limit)
+
+    def count(
+        self,
+        tenant_id: str | None,
+        *,
+        asset_id: str | None = None,
+        profile_id: str | None = None,
+        search: str | None = None,
+        ids: Collection[str] | None = None,
+    ) -> int:
+        """How many devices of the scope match the filters."""
+        return sum(1 for _ in self._matching(tenant_id, asset_id, profile_id, search, ids))
+
+    def _matching(
+        self,
+        tenant_id: str | None,
+        asset_id: str | None,
+        profile_id: str | None,
+        search: str | None,
+        ids: Collection[str] | None,
+    ) -> Iterator[Device]:
         needle = (search or "").lower()
-        items = (
+        wanted = None if ids is None else set(ids)
+        return (
             d
             for d in self._t.devices.values()
             if in_scope(d.tenant_id, tenant_id)
             and (asset_id is None or d.asset_id == asset_id)
             and (profile_id is None or d.profile_id == profile_id)
             and (needle in d.name.lower() or needle in d.label.lower())
+            and (wanted is None or d.id in wanted)
         )
-        return page(items, by_name, offset, limit)
-
-    def count(self, tenant_id: str | None) -> int:
-        """How many devices the scope holds."""
-        return sum(1 for d in self._t.devices.values() if in_scope(d.tenant_id, tenant_id))
 
     def ids_of_tenant(self, tenant_id: str) -> builtins.list[str]:
         """Ids of every device of the tenant, sorted."""
         return sorted(d.id for d in self._t.devices.values() if d.tenant_id == tenant_id)
+
+    def placements(self, tenant_id: str | None) -> builtins.list[tuple[str, str, str | None, str | None]]:
+        """(id, tenant, asset, gateway) of every device in the scope."""
+        return [
+            (d.id, d.tenant_id, d.asset_id, d.gateway_id)
+            for d in self._t.devices.values()
+            if in_scope(d.tenant_id, tenant_id)
+        ]
 
     def update(self, device: Device) -> None:
         """Replace a device; its tenant cannot change."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy import Select, cast, column, delete, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openiiot.domain.commands import method_from_dict, method_to_dict
@@ -143,11 +143,38 @@ class SqlDeviceRepository(SqlRepository):
         asset_id: str | None = None,
         profile_id: str | None = None,
         search: str | None = None,
+        ids: Collection[str] | None = None,
         offset: int = 0,
         limit: int = 100,
     ) -> list[Device]:
         """Devices in the scope ordered by name; `search` matches name or label, ignoring case."""
         stmt = select(DeviceRow).order_by(DeviceRow.name, DeviceRow.id)
+        stmt = self._filtered(stmt, tenant_id, asset_id, profile_id, search, ids)
+        return [from_row(Device, r) for r in self._page(stmt, offset, limit)]
+
+    def count(
+        self,
+        tenant_id: str | None,
+        *,
+        asset_id: str | None = None,
+        profile_id: str | None = None,
+        search: str | None = None,
+        ids: Collection[str] | None = None,
+    ) -> int:
+        """How many devices of the scope match the filters."""
+        stmt = select(func.count()).select_from(DeviceRow)
+        stmt = self._filtered(stmt, tenant_id, asset_id, profile_id, search, ids)
+        return int(self._session.scalar(stmt) or 0)
+
+    def _filtered(
+        self,
+        stmt: Select[Any],
+        tenant_id: str | None,
+        asset_id: str | None,
+        profile_id: str | None,
+        search: str | None,
+        ids: Collection[str] | None,
+    ) -> Select[Any]:
         if tenant_id is not None:
             stmt = stmt.where(DeviceRow.tenant_id == tenant_id)
         if asset_id is not None:
@@ -161,19 +188,28 @@ class SqlDeviceRepository(SqlRepository):
                     DeviceRow.label.icontains(search, autoescape=True),
                 )
             )
-        return [from_row(Device, r) for r in self._page(stmt, offset, limit)]
+        if ids is not None:
+            stmt = stmt.where(DeviceRow.id.in_(self._id_set(ids)))
+        return stmt
 
-    def count(self, tenant_id: str | None) -> int:
-        """How many devices the scope holds."""
-        stmt = select(func.count()).select_from(DeviceRow)
-        if tenant_id is not None:
-            stmt = stmt.where(DeviceRow.tenant_id == tenant_id)
-        return int(self._session.scalar(stmt) or 0)
+    def _id_set(self, ids: Collection[str]) -> Any:
+        """A subquery over one JSON parameter: any number of ids, no bound-parameter limit."""
+        values = json.dumps(sorted(ids))
+        if self._session.get_bind().dialect.name == "postgresql":
+            return select(func.jsonb_array_elements_text(cast(values, postgresql.JSONB))).scalar_subquery()
+        return select(column("value")).select_from(func.json_each(values)).scalar_subquery()
 
     def ids_of_tenant(self, tenant_id: str) -> builtins.list[str]:
         """Ids of every device of the tenant, sorted."""
         stmt = select(DeviceRow.id).where(DeviceRow.tenant_id == tenant_id).order_by(DeviceRow.id)
         return list(self._session.scalars(stmt))
+
+    def placements(self, tenant_id: str | None) -> builtins.list[tuple[str, str, str | None, str | None]]:
+        """(id, tenant, asset, gateway) of every device in the scope, in one query (fleet-wide counts)."""
+        stmt = select(DeviceRow.id, DeviceRow.tenant_id, DeviceRow.asset_id, DeviceRow.gateway_id)
+        if tenant_id is not None:
+            stmt = stmt.where(DeviceRow.tenant_id == tenant_id)
+        return [(r[0], r[1], r[2], r[3]) for r in self._session.execute(stmt)]
 
     def update(self, device: Device) -> None:
         """Replace a device's fields; its tenant cannot change."""
