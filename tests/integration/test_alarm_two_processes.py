@@ -70,16 +70,25 @@ class _RacingUnitOfWork:
 
     def __enter__(self) -> SqlUnitOfWork:
         uow = self._inner.__enter__()
-        read = uow.alarms.get_states
+        read, read_versioned = uow.alarms.get_states, uow.alarms.get_versioned_states
 
-        def get_states(rule_ids: list[str], originator_id: str) -> dict[str, dict[str, Any] | None]:
-            states = read(rule_ids, originator_id)
+        def race_once() -> None:
             race, self._factory.race = self._factory.race, None
             if race is not None:
                 race()
+
+        def get_states(rule_ids: list[str], originator_id: str) -> dict[str, dict[str, Any] | None]:
+            states = read(rule_ids, originator_id)
+            race_once()
+            return states
+
+        def get_versioned_states(keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+            states = read_versioned(keys)
+            race_once()
             return states
 
         uow.alarms.get_states = get_states  # type: ignore[method-assign]
+        uow.alarms.get_versioned_states = get_versioned_states  # type: ignore[method-assign]
         return uow
 
     def __exit__(
@@ -135,3 +144,28 @@ def test_the_second_writer_evaluates_again_on_top_of_the_first(shared_database: 
     assert (engine_a.conflicts, engine_a.errors, engine_b.errors) == (1, 0, 0)
     [alarm] = services.alarms.list_alarms(principal(Role.VIEWER, tenant.tenant_id))
     assert (alarm.active, alarm.severity, alarm.raised_ms) == (True, "major", NOW_MS + 3_000)
+
+
+def test_a_state_cached_in_memory_is_not_written_over_a_newer_one(shared_database: str) -> None:
+    """Process A keeps the state it wrote last in memory; B writes after it; A's next write is refused and A
+    evaluates again on B's state, so the violations of both processes count."""
+    clock = FakeClock()
+    process_a, process_b = _process(shared_database), _process(shared_database)
+    services = build_services(
+        process_a, MemoryTelemetryStore(), clock, JWT_SECRET, 900, passwords=cheap_passwords()
+    )
+    tenant = populate_tenant(services, "acme")
+    services.alarms.create_rule(
+        principal(Role.TENANT_ADMIN, tenant.tenant_id), tenant.profile_id, FOUR_IN_TEN_MINUTES
+    )
+    device = tenant.device_id
+    engine_a = AlarmEngine(process_a, DeviceDirectory(process_a), clock)
+    engine_b = AlarmEngine(process_b, DeviceDirectory(process_b), clock)
+    engine_a.on_batch(_violations(device, NOW_MS))  # A: one, cached in A's memory
+    engine_b.on_batch(_violations(device, NOW_MS + 1_000, NOW_MS + 2_000))  # B: three, on A's stored one
+    assert services.alarms.list_alarms(principal(Role.VIEWER, tenant.tenant_id)) == []
+    engine_a.on_batch(_violations(device, NOW_MS + 3_000))  # A's cache says one; the row says three
+
+    assert (engine_a.conflicts, engine_a.errors, engine_b.errors) == (1, 0, 0)
+    [alarm] = services.alarms.list_alarms(principal(Role.VIEWER, tenant.tenant_id))
+    assert (alarm.active, alarm.raised_ms) == (True, NOW_MS + 3_000)

@@ -14,6 +14,7 @@ from tests.unit.management_fixtures import (
     principal,
 )
 
+from openiiot.domain.errors import NotFound, ValidationFailed
 from openiiot.domain.model import Role
 from openiiot.domain.telemetry import TelemetryBatch
 from openiiot.services.alarm_engine import TICK_LATENESS_MS, AlarmEngine
@@ -155,3 +156,54 @@ def test_rules_are_cached_until_invalidated(world: tuple[Harness, TenantWorld, A
     engine.invalidate_rules(tenant.profile_id)
     engine.on_batch(_batch(tenant.device_id, (NOW_MS + 2000, 9.5)))
     assert len(_alarms(harness, tenant)) == 1
+
+
+def test_a_rule_on_an_asset_applies_to_every_device_below_it_and_only_there(
+    world: tuple[Harness, TenantWorld, AlarmEngine],
+) -> None:
+    harness, tenant, engine = world
+    admin = principal(Role.TENANT_ADMIN, tenant.tenant_id)
+    services = harness.services
+    # the station asset has a child asset (a dryer skid) with a device of another profile on it
+    skid = services.assets.create(
+        admin, site_id=tenant.site_id, values={"name": "dryer skid", "parent_id": tenant.asset_id}
+    )
+    other_profile = services.profiles.create(admin, {"name": "dryer"})
+    on_skid = services.devices.create(
+        admin, {"name": "dryer-1", "profile_id": other_profile.id, "asset_id": skid.id}
+    ).device.id
+    elsewhere_asset = services.assets.create(admin, site_id=tenant.site_id, values={"name": "boiler house"})
+    elsewhere = services.devices.create(
+        admin, {"name": "boiler-1", "profile_id": other_profile.id, "asset_id": elsewhere_asset.id}
+    ).device.id
+    record = services.alarms.create_rule(admin, None, PRESSURE_RULE, asset_id=tenant.asset_id)
+    assert (record.profile_id, record.asset_id) == (None, tenant.asset_id)
+    silent = {
+        "name": "Skid silent",
+        "alarm_type": "No data",
+        "levels": [
+            {"severity": "minor", "condition": {"type": "no_data", "key": "pressure_bar", "timeout_s": 60}}
+        ],
+    }
+    services.alarms.create_rule(admin, None, silent, asset_id=skid.id)
+
+    for device in (tenant.device_id, on_skid, elsewhere):
+        engine.on_batch(_batch(device, (NOW_MS, 8.5)))
+    raised = {a.originator_id for a in _alarms(harness, tenant)}
+    assert raised == {tenant.device_id, on_skid}  # the station's device and the skid's, not the boiler's
+    # the tick finds the asset's devices too: the skid's no-data rule fires for its silent device only
+    harness.clock.now = NOW_MS + 61_000 + TICK_LATENESS_MS
+    engine.tick_all()
+    silent_alarms = [a for a in _alarms(harness, tenant) if a.alarm_type == "No data"]
+    assert [a.originator_id for a in silent_alarms] == [on_skid]
+
+
+def test_a_rule_names_a_profile_or_an_asset(world: tuple[Harness, TenantWorld, AlarmEngine]) -> None:
+    harness, tenant, _ = world
+    admin = principal(Role.TENANT_ADMIN, tenant.tenant_id)
+    with pytest.raises(ValidationFailed, match="one of the two"):
+        harness.services.alarms.create_rule(admin, tenant.profile_id, PRESSURE_RULE, asset_id=tenant.asset_id)
+    with pytest.raises(ValidationFailed, match="one of the two"):
+        harness.services.alarms.create_rule(admin, None, PRESSURE_RULE)
+    with pytest.raises(NotFound):
+        harness.services.alarms.create_rule(admin, None, PRESSURE_RULE, asset_id="no-such-asset")

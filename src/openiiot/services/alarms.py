@@ -56,18 +56,27 @@ class AlarmService:
     def create_rule(
         self,
         principal: Principal,
-        profile_id: str,
+        profile_id: str | None,
         rule: Mapping[str, Any],
         enabled: bool = True,
         tenant_id: str | None = None,
+        *,
+        asset_id: str | None = None,
     ) -> AlarmRuleRecord:
-        """Attach a validated rule to a device profile of the tenant."""
+        """Attach a validated rule to a device profile of the tenant, or to an asset: an asset's rule is
+        evaluated for every device placed on the asset or on an asset below it (each device its own alarm)."""
         require_role(principal, Role.TENANT_ADMIN, "creating alarm rules")
+        if (profile_id is None) == (asset_id is None):
+            raise ValidationFailed("attach the rule to a device profile or to an asset (one of the two)",
+                                   field="profile_id")  # fmt: skip
         owner = target_tenant(principal, tenant_id)
         rule_id = new_id()
-        record = AlarmRuleRecord(rule_id, owner, profile_id, validated_rule(rule, rule_id), enabled)
+        record = AlarmRuleRecord(rule_id, owner, profile_id, validated_rule(rule, rule_id), enabled, asset_id)
         with self._uow() as uow:
-            uow.profiles.get(owner, profile_id)  # NotFound for another tenant's profile
+            if profile_id is not None:
+                uow.profiles.get(owner, profile_id)  # NotFound for another tenant's profile
+            if asset_id is not None:
+                uow.assets.get(owner, asset_id)  # NotFound for another tenant's asset
             uow.alarms.add_rule(record)
             audit_record(
                 uow,
@@ -77,7 +86,7 @@ class AlarmService:
                 "alarm_rule",
                 rule_id,
                 tenant_id=owner,
-                details={"profile_id": profile_id, "name": record.rule.get("name")},
+                details={"profile_id": profile_id, "asset_id": asset_id, "name": record.rule.get("name")},
             )
             uow.commit()
         self._on_rules_changed(profile_id)
@@ -90,13 +99,19 @@ class AlarmService:
             return uow.alarms.get_rule(scope_of(principal), rule_id)
 
     def list_rules(
-        self, principal: Principal, profile_id: str | None = None, offset: int = 0, limit: int = 100
+        self,
+        principal: Principal,
+        profile_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        *,
+        asset_id: str | None = None,
     ) -> list[AlarmRuleRecord]:
-        """Rules of the caller's tenant, optionally of one profile."""
+        """Rules of the caller's tenant, optionally of one profile or one asset."""
         require_reader(principal)
         with self._uow() as uow:
             return uow.alarms.list_rules(
-                scope_of(principal), profile_id=profile_id, offset=offset, limit=limit
+                scope_of(principal), profile_id=profile_id, asset_id=asset_id, offset=offset, limit=limit
             )
 
     def update_rule(

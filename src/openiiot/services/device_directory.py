@@ -29,6 +29,7 @@ class DeviceEntry:
     profile: DeviceProfile
     disabled: bool
     policy: KeyPolicy
+    asset_id: str | None = None  # where the device is placed (asset alarm rules apply over it)
 
 
 @dataclass(slots=True)
@@ -89,7 +90,9 @@ class DeviceDirectory:
                     loaded[device_id] = None
                     continue
                 profile, policy = self._profile(uow, device.profile_id, device.tenant_id, generation, now_s)
-                loaded[device_id] = DeviceEntry(device.id, device.tenant_id, profile, device.disabled, policy)
+                loaded[device_id] = DeviceEntry(
+                    device.id, device.tenant_id, profile, device.disabled, policy, device.asset_id
+                )
         with self._lock:
             if generation == self._generation:
                 for device_id, entry in loaded.items():

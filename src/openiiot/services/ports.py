@@ -240,13 +240,26 @@ class NotificationChannel(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class AlarmRuleRecord:
-    """An alarm rule attached to a device profile; `rule` is the rule's JSON (see parse_rule)."""
+    """An alarm rule attached to a device profile or to an asset (then it applies to every device placed on
+    the asset or below it); `rule` is the rule's JSON (see parse_rule)."""
 
     id: str
     tenant_id: str
-    profile_id: str
+    profile_id: str | None
     rule: dict[str, Any]
     enabled: bool = True
+    asset_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StateWrite:
+    """One evaluator state to write over the version it was read at (None: there was no row)."""
+
+    rule_id: str
+    originator_id: str
+    tenant_id: str
+    state: dict[str, Any]
+    expected_version: int | None
 
 
 class AlarmRepository(Protocol):
@@ -255,7 +268,13 @@ class AlarmRepository(Protocol):
     def add_rule(self, record: AlarmRuleRecord) -> None: ...
     def get_rule(self, tenant_id: str | None, rule_id: str) -> AlarmRuleRecord: ...
     def list_rules(
-        self, tenant_id: str | None, *, profile_id: str | None = None, offset: int = 0, limit: int = 100
+        self,
+        tenant_id: str | None,
+        *,
+        profile_id: str | None = None,
+        asset_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
     ) -> builtins.list[AlarmRuleRecord]: ...
     def update_rule(self, record: AlarmRuleRecord) -> None: ...
     def delete_rule(self, tenant_id: str | None, rule_id: str) -> None: ...
@@ -265,6 +284,18 @@ class AlarmRepository(Protocol):
         ...
 
     def save_state(self, rule_id: str, originator_id: str, tenant_id: str, state: dict[str, Any]) -> None: ...
+    def get_versioned_states(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[dict[str, Any], int]]:
+        """States and versions of several (rule, originator) pairs in one query; absent pairs are left out."""
+        ...
+
+    def write_states(self, writes: Sequence[StateWrite]) -> None:
+        """Write states over exactly the versions read (None: insert); Conflict when another process wrote
+        one of them first (decision 0007). Each written row's version becomes `expected_version + 1`
+        (1 for an insert)."""
+        ...
+
     def get_open_alarm(self, originator_id: str, rule_id: str) -> Alarm | None: ...
     def save_alarm(self, alarm: Alarm) -> None:
         """Insert or replace; at most one active alarm per (originator, rule) (Conflict otherwise)."""

@@ -1,4 +1,4 @@
-"""Alarm rules on device profiles."""
+"""Alarm rules on device profiles and on assets."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ router = APIRouter(prefix="/alarm-rules", tags=["alarm rules"], responses=PROBLE
 
 @router.post("", response_model=AlarmRulePublic, status_code=status.HTTP_201_CREATED)
 def create_rule(body: AlarmRuleCreate, principal: PrincipalDep, services: ServicesDep) -> AlarmRulePublic:
-    """Attach a rule to a device profile; an invalid rule is a 422 naming the JSON path of the mistake."""
-    record = services.alarms.create_rule(principal, body.profile_id, body.rule, body.enabled, body.tenant_id)
+    """Attach a rule to a device profile or an asset; an invalid rule is a 422 naming the JSON path of the
+    mistake."""
+    record = services.alarms.create_rule(
+        principal, body.profile_id, body.rule, body.enabled, body.tenant_id, asset_id=body.asset_id
+    )
     return AlarmRulePublic.model_validate(record)
 
 
@@ -23,11 +26,12 @@ def list_rules(
     principal: PrincipalDep,
     services: ServicesDep,
     profile_id: str | None = None,
+    asset_id: str | None = None,
     offset: OffsetQuery = 0,
     limit: LimitQuery = 100,
 ) -> Page[AlarmRulePublic]:
-    """Rules of the caller's tenant, optionally of one profile."""
-    items = services.alarms.list_rules(principal, profile_id, offset, limit)
+    """Rules of the caller's tenant, optionally of one profile or one asset."""
+    items = services.alarms.list_rules(principal, profile_id, offset, limit, asset_id=asset_id)
     return Page(items=[AlarmRulePublic.model_validate(r) for r in items], offset=offset, limit=limit)
 
 

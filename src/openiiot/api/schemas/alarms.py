@@ -10,9 +10,11 @@ from openiiot.api.schemas.common import InputModel, PublicModel
 
 
 class AlarmRuleCreate(InputModel):
-    """A new alarm rule on a device profile; `rule` is the rule JSON (docs/alarms.md), its id is assigned."""
+    """A new alarm rule on a device profile or on an asset (one of the two); `rule` is the rule JSON
+    (docs/alarms.md), its id is assigned. An asset's rule applies to every device on the asset or below it."""
 
-    profile_id: str = Field(min_length=1, max_length=64)
+    profile_id: str | None = Field(None, min_length=1, max_length=64)
+    asset_id: str | None = Field(None, min_length=1, max_length=64)
     rule: dict[str, Any]
     enabled: bool = True
     tenant_id: str | None = Field(None, description="Only for platform admins: the owning tenant")
@@ -26,11 +28,12 @@ class AlarmRuleUpdate(InputModel):
 
 
 class AlarmRulePublic(PublicModel):
-    """An alarm rule of a device profile."""
+    """An alarm rule of a device profile or of an asset."""
 
     id: str
     tenant_id: str
-    profile_id: str
+    profile_id: str | None
+    asset_id: str | None
     rule: dict[str, Any]
     enabled: bool
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from openiiot.domain.alarms import Alarm
 from openiiot.domain.errors import Conflict
-from openiiot.services.ports import AlarmRuleRecord
+from openiiot.services.ports import AlarmRuleRecord, StateWrite
 from openiiot.storage.memory.metadata_repositories import (
     MemoryRepository,
     check_new,
@@ -32,13 +32,21 @@ class MemoryAlarmRepository(MemoryRepository):
         return record
 
     def list_rules(
-        self, tenant_id: str | None, *, profile_id: str | None = None, offset: int = 0, limit: int = 100
+        self,
+        tenant_id: str | None,
+        *,
+        profile_id: str | None = None,
+        asset_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
     ) -> list[AlarmRuleRecord]:
         """Rules ordered by id, optionally of one profile."""
         items = (
             r
             for r in self._t.alarm_rules.values()
-            if in_scope(r.tenant_id, tenant_id) and profile_id in (None, r.profile_id)
+            if in_scope(r.tenant_id, tenant_id)
+            and profile_id in (None, r.profile_id)
+            and asset_id in (None, r.asset_id)
         )
         return page(items, lambda r: r.id, offset, limit)
 
@@ -53,6 +61,7 @@ class MemoryAlarmRepository(MemoryRepository):
         del self._t.alarm_rules[rule_id]
         for key in [k for k in self._t.alarm_states if k[0] == rule_id]:
             del self._t.alarm_states[key]
+            self._t.alarm_state_versions.pop(key, None)
 
     def get_state(self, rule_id: str, originator_id: str) -> dict[str, Any] | None:
         """The stored evaluator state, or None."""
@@ -65,7 +74,31 @@ class MemoryAlarmRepository(MemoryRepository):
 
     def save_state(self, rule_id: str, originator_id: str, tenant_id: str, state: dict[str, Any]) -> None:
         """Insert or replace the evaluator state."""
-        self._t.alarm_states[(rule_id, originator_id)] = json.dumps(state)
+        key = (rule_id, originator_id)
+        self._t.alarm_states[key] = json.dumps(state)
+        self._t.alarm_state_versions[key] = self._t.alarm_state_versions.get(key, 0) + 1
+
+    def get_versioned_states(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[dict[str, Any], int]]:
+        """States and versions of several (rule, originator) pairs; absent pairs are left out."""
+        return {
+            key: (dict(json.loads(self._t.alarm_states[key])), self._t.alarm_state_versions.get(key, 1))
+            for key in keys
+            if key in self._t.alarm_states
+        }
+
+    def write_states(self, writes: Sequence[StateWrite]) -> None:
+        """Write states over exactly the versions read; Conflict when one changed meanwhile."""
+        for w in writes:
+            key = (w.rule_id, w.originator_id)
+            current = self._t.alarm_state_versions.get(key) if key in self._t.alarm_states else None
+            if current != w.expected_version:
+                raise Conflict(f"alarm rule state {w.rule_id}/{w.originator_id} changed meanwhile")
+        for w in writes:
+            key = (w.rule_id, w.originator_id)
+            self._t.alarm_states[key] = json.dumps(w.state)
+            self._t.alarm_state_versions[key] = (w.expected_version or 0) + 1
 
     def get_open_alarm(self, originator_id: str, rule_id: str) -> Alarm | None:
         """The active alarm of (originator, rule), if any."""

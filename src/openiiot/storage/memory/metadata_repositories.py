@@ -46,6 +46,7 @@ class MetadataTables:
     api_keys: dict[str, ApiKey] = dataclasses.field(default_factory=dict)
     alarm_rules: dict[str, Any] = dataclasses.field(default_factory=dict)
     alarm_states: dict[Any, Any] = dataclasses.field(default_factory=dict)
+    alarm_state_versions: dict[Any, int] = dataclasses.field(default_factory=dict)
     alarms: dict[str, Any] = dataclasses.field(default_factory=dict)
     notification_rules: dict[str, NotificationRule] = dataclasses.field(default_factory=dict)
     notification_deliveries: dict[str, Delivery] = dataclasses.field(default_factory=dict)

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, select, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from openiiot.domain.alarms import Alarm, alarm_from_dict, alarm_to_dict
-from openiiot.services.ports import AlarmRuleRecord
+from openiiot.domain.errors import Conflict
+from openiiot.services.ports import AlarmRuleRecord, StateWrite
 from openiiot.storage.sql.repository_base import SqlRepository
 from openiiot.storage.sql.tables import ID, Base, JsonType
 
@@ -21,7 +37,8 @@ class AlarmRuleRow(Base):
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ID, ForeignKey("tenants.id"))
-    profile_id: Mapped[str] = mapped_column(ID, ForeignKey("device_profiles.id"), index=True)
+    profile_id: Mapped[str | None] = mapped_column(ID, ForeignKey("device_profiles.id"), index=True)
+    asset_id: Mapped[str | None] = mapped_column(ID, ForeignKey("assets.id"), index=True)
     rule: Mapped[dict[str, Any]] = mapped_column(JsonType)
     enabled: Mapped[bool] = mapped_column(Boolean)
 
@@ -40,6 +57,18 @@ class AlarmRuleStateRow(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
 
     __mapper_args__ = {"version_id_col": version}
+
+
+_STATE_TABLE = typing.cast(Table, AlarmRuleStateRow.__table__)
+_UPDATE_STATE = (
+    update(_STATE_TABLE)
+    .where(
+        _STATE_TABLE.c.rule_id == bindparam("r"),
+        _STATE_TABLE.c.originator_id == bindparam("o"),
+        _STATE_TABLE.c.version == bindparam("v"),
+    )
+    .values(state=bindparam("s"), version=bindparam("nv"))
+)
 
 
 class AlarmRow(Base):
@@ -70,7 +99,7 @@ class AlarmRow(Base):
 
 
 def _rule_record(row: AlarmRuleRow) -> AlarmRuleRecord:
-    return AlarmRuleRecord(row.id, row.tenant_id, row.profile_id, dict(row.rule), row.enabled)
+    return AlarmRuleRecord(row.id, row.tenant_id, row.profile_id, dict(row.rule), row.enabled, row.asset_id)
 
 
 class SqlAlarmRepository(SqlRepository):
@@ -87,6 +116,7 @@ class SqlAlarmRepository(SqlRepository):
                 id=record.id,
                 tenant_id=record.tenant_id,
                 profile_id=record.profile_id,
+                asset_id=record.asset_id,
                 rule=record.rule,
                 enabled=record.enabled,
             )
@@ -98,14 +128,22 @@ class SqlAlarmRepository(SqlRepository):
         return _rule_record(self._scoped_get(AlarmRuleRow, "alarm rule", tenant_id, rule_id))
 
     def list_rules(
-        self, tenant_id: str | None, *, profile_id: str | None = None, offset: int = 0, limit: int = 100
+        self,
+        tenant_id: str | None,
+        *,
+        profile_id: str | None = None,
+        asset_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
     ) -> list[AlarmRuleRecord]:
-        """Rules ordered by id, optionally of one profile."""
+        """Rules ordered by id, optionally of one profile or one asset."""
         stmt = select(AlarmRuleRow).order_by(AlarmRuleRow.id)
         if tenant_id is not None:
             stmt = stmt.where(AlarmRuleRow.tenant_id == tenant_id)
         if profile_id is not None:
             stmt = stmt.where(AlarmRuleRow.profile_id == profile_id)
+        if asset_id is not None:
+            stmt = stmt.where(AlarmRuleRow.asset_id == asset_id)
         return [_rule_record(r) for r in self._page(stmt, offset, limit)]
 
     def update_rule(self, record: AlarmRuleRecord) -> None:
@@ -163,6 +201,56 @@ class SqlAlarmRepository(SqlRepository):
             self._session.add(row)
         else:
             row.state = state
+
+    def get_versioned_states(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[dict[str, Any], int]]:
+        """States and versions of several (rule, originator) pairs, by originator in one query each batch."""
+        found: dict[tuple[str, str], tuple[dict[str, Any], int]] = {}
+        wanted = set(keys)
+        originators = sorted({o for _, o in wanted})
+        table = _STATE_TABLE
+        for i in range(0, len(originators), 500):
+            chunk = originators[i : i + 500]
+            stmt = select(table.c.rule_id, table.c.originator_id, table.c.state, table.c.version).where(
+                table.c.originator_id.in_(chunk)
+            )
+            for rule_id, originator_id, state, version in self._session.execute(stmt):
+                if (rule_id, originator_id) in wanted:
+                    found[(rule_id, originator_id)] = (dict(state), int(version))
+        return found
+
+    def write_states(self, writes: Sequence[StateWrite]) -> None:
+        """Versioned writes without loading rows: UPDATE ... WHERE version = read version, or INSERT."""
+        table = _STATE_TABLE
+        inserts = [w for w in writes if w.expected_version is None]
+        updates = [
+            {
+                "r": w.rule_id,
+                "o": w.originator_id,
+                "v": w.expected_version,
+                "s": w.state,
+                "nv": w.expected_version + 1,
+            }
+            for w in writes
+            if w.expected_version is not None
+        ]
+        if updates:  # one statement, executed for every row; each matches at most one row (primary key)
+            result = self._session.connection().execute(_UPDATE_STATE, updates)
+            if result.rowcount != len(updates):
+                raise Conflict("an alarm rule state was changed by another process")
+        if inserts:
+            try:  # a failed insert dooms the transaction: the caller rolls back and evaluates again
+                self._session.execute(
+                    insert(table),
+                    [
+                        {"rule_id": w.rule_id, "originator_id": w.originator_id, "tenant_id": w.tenant_id,
+                         "state": w.state, "version": 1}
+                        for w in inserts
+                    ],
+                )  # fmt: skip
+            except IntegrityError as exc:
+                raise Conflict("alarm rule state created by another process") from exc
 
     def get_open_alarm(self, originator_id: str, rule_id: str) -> Alarm | None:
         """The active alarm of (originator, rule), if any."""
