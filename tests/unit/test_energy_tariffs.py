@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -171,3 +171,42 @@ def test_pressure_decay_recovers_a_choked_leak() -> None:
 def test_sourcebook_decay_formula() -> None:
     # 10 m³ from 7 to 3.5 barg in 5 min: 1.25·10·3.5/(5·1.013)
     assert sourcebook_decay_flow_m3_min(10, 7, 3.5, 5) == pytest.approx(1.25 * 10 * 3.5 / (5 * 1.01325))
+
+
+def test_local_time_follows_daylight_saving_changes() -> None:
+    from zoneinfo import ZoneInfo
+
+    from openiiot.analytics.energy.tariffs import local_seconds
+
+    start = datetime(2026, 3, 27, tzinfo=UTC).timestamp()  # Europe changes clocks on 29 March
+    ts = start + 900.0 * np.arange(4 * 24 * 5)
+    tz = ZoneInfo("Europe/Berlin")
+    expected = [
+        int(datetime.fromtimestamp(t, UTC).astimezone(tz).replace(tzinfo=UTC).timestamp()) for t in ts
+    ]
+    assert local_seconds(ts, "Europe/Berlin").tolist() == expected
+
+
+def test_station_savings_report_prices_and_refuses() -> None:
+    from openiiot.analytics.energy.baseline import fit_baseline
+    from openiiot.analytics.energy.report import station_savings_report
+
+    rng = np.random.default_rng(9)
+    hours = 24 * 60
+    ts = _ts(2026, 3, 1, 0) + 3600.0 * np.arange(hours)
+    air_b, air_r = rng.uniform(600, 1200, hours), rng.uniform(600, 1200, hours)
+    model = fit_baseline(0.1 * air_b + 20 + rng.normal(0, 2, hours), {"air_m3": air_b}, interval="hourly")
+    tariff = load_tariff(sample_tariff_path())
+    rep = station_savings_report(
+        model, ts, {"air_m3": air_r}, 0.8 * (0.1 * air_r + 20), interval_s=3600.0, tariff=tariff
+    )
+    assert rep.savings.accepted
+    assert rep.savings.savings_fraction == pytest.approx(0.2, abs=0.01)
+    assert rep.cost_saved_share == pytest.approx(0.2, abs=0.01)
+    assert rep.carbon_saved is not None and rep.carbon_saved.co2_t > 0
+    assert "Avoided energy" in rep.summary() and "CNY" in rep.summary()
+    bad = station_savings_report(
+        model, ts[:5], {"air_m3": air_r[:5]}, air_r[:5] * 0.1 + 20, interval_s=3600.0, tariff=tariff
+    )
+    assert not bad.savings.accepted and bad.cost_saved is None
+    assert bad.summary().startswith("No savings reported")

@@ -47,15 +47,16 @@ class Tariff:
 
     def periods_at(self, ts_s: ArrayLike) -> NDArray[np.int64]:
         """Period index (into ``period_names``) of each UTC timestamp in seconds."""
-        tz = ZoneInfo(self.timezone)
-        ts = np.asarray(ts_s, dtype=np.float64)
-        out = np.empty(ts.size, dtype=np.int64)
-        for i, t in enumerate(ts.tolist()):
-            local = datetime.fromtimestamp(t, UTC).astimezone(tz)
-            minute = local.hour * 60 + local.minute
-            special = self.special_days.get(local.date())
-            out[i] = special[minute] if special is not None else self.month_schedule[local.month, minute]
-        return out
+        local = local_seconds(ts_s, self.timezone)
+        minute = (local // 60) % _MINUTES
+        month = local.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64) % 12 + 1
+        out = self.month_schedule[month, minute]
+        if self.special_days:
+            days = local.astype("datetime64[s]").astype("datetime64[D]")
+            for d, schedule in self.special_days.items():
+                hit = days == np.datetime64(d, "D")
+                out[hit] = schedule[minute[hit]]
+        return np.asarray(out, dtype=np.int64)
 
     def price_at(self, ts_s: ArrayLike) -> NDArray[np.float64]:
         """Price per kWh in force at each UTC timestamp."""
@@ -99,11 +100,10 @@ def energy_cost(
     cost_by = {n: by_name[n] * tariff.prices[n] for n in by_name}
     peaks: dict[str, float] = {}
     if demand and e.size:
-        tz = ZoneInfo(tariff.timezone)
-        months = [datetime.fromtimestamp(t, UTC).astimezone(tz).strftime("%Y-%m") for t in np.asarray(ts_s)]
+        months = local_seconds(ts_s, tariff.timezone).astype("datetime64[s]").astype("datetime64[M]")
         kw = e / (interval_s / 3600.0)
-        for m, v in zip(months, kw.tolist(), strict=True):
-            peaks[m] = max(peaks.get(m, 0.0), v)
+        for m in np.unique(months):
+            peaks[str(m)] = float(kw[months == m].max())
     return CostBreakdown(
         currency=tariff.currency,
         energy_kwh=float(e.sum()),
@@ -113,6 +113,24 @@ def energy_cost(
         cost_by_period=cost_by,
         peak_demand_kw_by_month=peaks,
     )
+
+
+def local_seconds(ts_s: ArrayLike, timezone: str) -> NDArray[np.int64]:
+    """UTC seconds -> local wall-clock seconds since the epoch, one zone lookup per UTC day."""
+    ts = np.floor(np.asarray(ts_s, dtype=np.float64)).astype(np.int64)
+    tz = ZoneInfo(timezone)
+    days = ts // 86400
+    offsets = np.empty(ts.size, dtype=np.int64)
+    for day in np.unique(days).tolist():
+        sel = days == day
+        at = [datetime.fromtimestamp(day * 86400 + h, UTC).astimezone(tz).utcoffset() for h in (0, 86399)]
+        if at[0] == at[1] and at[0] is not None:
+            offsets[sel] = int(at[0].total_seconds())
+        else:  # a DST change on this day: look every timestamp up
+            for i in np.flatnonzero(sel).tolist():
+                off = datetime.fromtimestamp(int(ts[i]), UTC).astimezone(tz).utcoffset()
+                offsets[i] = int(off.total_seconds()) if off is not None else 0
+    return ts + offsets
 
 
 def sample_tariff_path(name: str = "zhejiang-large-industry") -> Path:
