@@ -123,3 +123,13 @@ def test_one_hot_drops_the_first_level() -> None:
 
 def test_cusum_accumulates_predicted_minus_actual() -> None:
     assert cusum([10, 10, 10], [9, 10, 12]).tolist() == [1, 1, -1]
+
+
+def test_daily_degree_days_from_hourly_temperatures() -> None:
+    from openiiot.analytics.energy.baseline import DegreeDayTerm
+
+    hourly = np.array([[50.0] * 12 + [70.0] * 12, [64.0] * 23 + [np.nan]])  # a day with a missing hour
+    hdd = DegreeDayTerm("hdd", "t", 60.0, "heating").compute(hourly)
+    assert hdd.tolist() == pytest.approx([5.0, 0.0])  # mean of hourly degree-hours, not of the mean temp
+    cdd = DegreeDayTerm("cdd", "t", 60.0, "cooling").compute(hourly)
+    assert cdd.tolist() == pytest.approx([5.0, 4.0])

@@ -60,9 +60,16 @@ class DegreeDayTerm:
     kind: Literal["heating", "cooling"]
 
     def compute(self, temperature: ArrayLike) -> Array:
+        """Degree-days per interval; a 2-D input (interval x sub-interval temperatures, NaN-padded) gives
+        the mean of the sub-interval degree-days, e.g. daily degree-days from hourly temperatures."""
         t = np.asarray(temperature, dtype=np.float64)
-        d = self.base - t if self.kind == "heating" else t - self.base
-        return np.clip(d, 0.0, None)
+        d = np.clip(self.base - t if self.kind == "heating" else t - self.base, 0.0, None)
+        if d.ndim == 2:
+            with np.errstate(invalid="ignore"):
+                counts = np.sum(np.isfinite(d), axis=1)
+                sums = np.nansum(d, axis=1)
+            return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        return d
 
 
 def degree_days(
@@ -185,7 +192,8 @@ def fit_baseline(
     ranges = {k: _range(v) for k, v in variables.items()}
     keep = np.isfinite(y)
     for v in variables.values():
-        keep &= np.isfinite(np.asarray(v, dtype=np.float64))
+        a = np.asarray(v, dtype=np.float64)
+        keep &= np.isfinite(a) if a.ndim == 1 else np.any(np.isfinite(a), axis=1)
     stub = BaselineModel(names, np.zeros(0), interval, 0, 0, 0, 0, 0, 0, 0, 0, ranges, crit, (), dd)
     x = stub.design({k: np.asarray(v, dtype=np.float64)[keep] for k, v in variables.items()})
     yk = y[keep]
