@@ -156,6 +156,11 @@ def test_leaks_from_no_demand_with_two_compressors() -> None:
         ts, [a, b], [20.0, 10.0], night, header_pressure_barg=np.full(120, 7.5), operating_barg=6.5
     )
     assert est2.flow_m3_min == pytest.approx(5.0 * 7.51325 / 8.51325)
+    # a VSD loaded all night at 6 m³/min of its 20 rated: the metered flow is used, not the rating
+    vsd = np.full(120, 2)
+    est3 = leaks_from_no_demand(ts, [vsd], [20.0], night, flows_m3_min=[np.full(120, 6.0)])
+    assert est3.flow_m3_min == pytest.approx(6.0)
+    assert est3.method.startswith("metered")
 
 
 def test_pressure_decay_recovers_a_choked_leak() -> None:

@@ -58,6 +58,7 @@ def leaks_from_no_demand(
     *,
     header_pressure_barg: ArrayLike | None = None,
     operating_barg: float | None = None,
+    flows_m3_min: Sequence[ArrayLike] | None = None,
     specific_power_kw_per_m3_min: float = 6.5,
     hours_per_year: float = HOURS_PER_YEAR,
     price_per_kwh: float = 0.0,
@@ -67,6 +68,8 @@ def leaks_from_no_demand(
     Each compressor's leakage share T/(T+t) times its rated flow is the flow it supplied to the leaks; the
     station leak flow is their sum. Leak flow rises with absolute pressure (choked orifice), so when the
     header pressure series is given the flow is scaled from the mean test pressure to ``operating_barg``.
+    When the compressors' metered flows are given (``flows_m3_min``), their time-weighted mean is used
+    instead of loaded share x rated flow: a VSD, or a unit loaded below its rating, delivers less than rated.
     """
     mask = np.asarray(no_demand, dtype=bool)
     dt = durations_s(ts_s)
@@ -75,11 +78,16 @@ def leaks_from_no_demand(
     span = float(dt[mask].sum())
     flow = 0.0
     parts = []
-    for st, rated in zip(states, rated_flows_m3_min, strict=True):
+    for i, (st, rated) in enumerate(zip(states, rated_flows_m3_min, strict=True)):
         s = np.asarray(st).astype(np.int64)[mask]
         loaded = float(dt[mask][s == LOADED].sum())
-        flow += loaded / span * rated
-        parts.append(f"{loaded / span:.1%} of {rated:g}")
+        if flows_m3_min is not None:
+            q = float(np.sum(np.asarray(flows_m3_min[i], dtype=np.float64)[mask] * dt[mask]) / span)
+            flow += q
+            parts.append(f"{loaded / span:.1%} loaded, metered mean {q:.2f}")
+        else:
+            flow += loaded / span * rated
+            parts.append(f"{loaded / span:.1%} of {rated:g}")
     p_test = math.nan
     if header_pressure_barg is not None:
         p = np.asarray(header_pressure_barg, dtype=np.float64)[mask]
@@ -91,13 +99,13 @@ def leaks_from_no_demand(
         flow, specific_power_kw_per_m3_min, hours_per_year=hours_per_year, price_per_kwh=price_per_kwh
     )
     return LeakEstimate(
-        method="timed load/unload (no demand)",
+        method="metered flow (no demand)" if flows_m3_min is not None else "timed load/unload (no demand)",
         flow_m3_min=flow,
         pressure_barg=p_ref,
         power_kw=kw,
         energy_kwh_per_year=kwh,
         cost_per_year=cost,
-        detail=f"{span / 3600:.1f} h without demand; loaded share x rated flow: " + ", ".join(parts),
+        detail=f"{span / 3600:.1f} h without demand; per compressor (m³/min): " + ", ".join(parts),
     )
 
 
