@@ -46,6 +46,13 @@ def test_milp_matches_exhaustive_search_and_covers_demand() -> None:
         assert s.shortfall_m3_min == pytest.approx(0.0, abs=1e-9)
 
 
+def test_auto_method_gives_the_same_plan() -> None:
+    demand = [12.0, 33.0, 51.0]
+    auto = plan_sequence(STATION, demand, method="auto")
+    assert auto.method == "exhaustive"  # 3^3 x 2 = 54 combinations
+    assert auto.energy_kwh == pytest.approx(plan_sequence(STATION, demand).energy_kwh, rel=1e-6)
+
+
 def test_demand_above_capacity_is_reported_as_shortfall() -> None:
     step = plan_sequence(STATION, [80.0]).steps[0]
     assert step.shortfall_m3_min == pytest.approx(80.0 - 70.0)

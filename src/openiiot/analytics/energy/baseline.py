@@ -182,7 +182,9 @@ def fit_baseline(
 
     ``variables`` holds the relevant variables by name (same length as ``energy``, in time order). A variable
     used only as the source of a degree-day term (e.g. ``temperature``), or named in ``exclude``, is not
-    itself a regressor.
+    itself a regressor. Choose variables that the energy measure does not change (IPMVP): production or
+    end-use air demand, not the air delivered when the measure cuts leaks or pressure — otherwise the
+    baseline "explains away" part of the savings.
     """
     crit = criteria or Criteria.for_interval(interval)
     y = np.asarray(energy, dtype=np.float64)

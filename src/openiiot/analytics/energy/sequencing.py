@@ -34,6 +34,7 @@ from openiiot.analytics.energy.kpis import pressure_power_ratio
 
 _SHORTFALL_PENALTY_KW = 1e4  # per m³/min not supplied: only when demand exceeds the station's capacity
 _BATCH = 200  # demand values per solver call
+_AUTO_EXHAUSTIVE = 729  # mode combinations up to which "auto" enumerates instead of calling the solver
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,14 +252,15 @@ def plan_sequence(
     pressure_barg: float = 7.0,
     hours_per_step: float = 1.0,
     reserve_m3_min: float = 0.0,
-    method: Literal["milp", "exhaustive"] = "milp",
+    method: Literal["milp", "exhaustive", "auto"] = "milp",
     resolution_m3_min: float = 0.01,
 ) -> SequencingPlan:
     """The least-power plan for every demand value (free air at the header set-point ``pressure_barg``).
 
     ``demand_m3_min`` includes leaks at that pressure; ``reserve_m3_min`` is spare flow kept available.
     Demands are rounded to ``resolution_m3_min`` and each distinct value is solved once. ``exhaustive``
-    enumerates every mode combination (3^fixed x 2^vsd) and is meant for small stations, to check the MILP.
+    enumerates every mode combination (3^fixed x 2^vsd) and is meant for small stations, to check the MILP;
+    ``auto`` takes the exhaustive search up to 729 combinations (it is then faster) and the MILP beyond.
     """
     if not units:
         raise ValueError("a station needs at least one compressor")
@@ -266,6 +268,9 @@ def plan_sequence(
     keys = np.round(d / resolution_m3_min).astype(np.int64)
     distinct = sorted(set(keys.tolist()))
     values = [max(0.0, k * resolution_m3_min) for k in distinct]
+    if method == "auto":
+        fixed = sum(u.kind == "fixed" for u in units)
+        method = "exhaustive" if 3**fixed * 2 ** (len(units) - fixed) <= _AUTO_EXHAUSTIVE else "milp"
     if method == "milp":
         solved = []
         for i in range(0, len(values), _BATCH):
