@@ -15,6 +15,7 @@ import csv
 import gzip
 import json
 import math
+import os
 import sys
 import time
 from collections import defaultdict
@@ -313,4 +314,5 @@ def _sequencing() -> str:
 
 
 if __name__ == "__main__":
-    print(run(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "datasets"))
+    default = Path(os.environ.get("OPENIIOT_DATASETS", ROOT.parent / "shared" / "datasets"))
+    print(run(Path(sys.argv[1]) if len(sys.argv) > 1 else default))

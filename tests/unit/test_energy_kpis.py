@@ -95,6 +95,16 @@ def test_station_kpis_and_excess_pressure() -> None:
     assert s.isentropic_specific_power_kw_per_m3_min == pytest.approx(4.76, abs=0.01)
 
 
+def test_pressure_band_without_required_pressure() -> None:
+    ts = np.arange(100) * 10.0
+    p = 6.5 + 0.5 * (np.arange(100) % 10) / 9  # saw-tooth 6.5..7.0 barg
+    k = kpis.pressure_kpis(ts, p, None)
+    assert k.min_barg == pytest.approx(6.5) and k.max_barg == pytest.approx(7.0)
+    assert k.band_bar == pytest.approx(0.5)
+    assert math.isnan(k.excess_bar) and math.isnan(k.excess_power_share)
+    assert kpis.pressure_kpis(ts, p, 6.5).excess_bar == pytest.approx(0.25)
+
+
 def test_control_gap_static_and_observed() -> None:
     # VSD 4..12 m³/min controls 8 m³/min; a 10 m³/min fixed step leaves a 2 m³/min gap
     assert kpis.control_gap_m3_min(12, 4, [10, 6]) == pytest.approx(2.0)

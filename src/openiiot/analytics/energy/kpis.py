@@ -211,8 +211,11 @@ class PressureKpis:
     excess_power_share: float  # share of compressor power spent on the excess pressure (MEASUR A4)
 
 
-def pressure_kpis(ts_s: ArrayLike, pressure_barg: ArrayLike, required_barg: float) -> PressureKpis:
-    """Pressure band, excess pressure over ``required_barg`` and its power share (A4, A5)."""
+def pressure_kpis(ts_s: ArrayLike, pressure_barg: ArrayLike, required_barg: float | None) -> PressureKpis:
+    """Pressure band, excess pressure over ``required_barg`` and its power share (A4, A5).
+
+    Without a required pressure the excess and its power share are NaN.
+    """
     w = durations_s(ts_s)
     p = np.asarray(pressure_barg, dtype=np.float64)
     if p.size == 0:
@@ -222,8 +225,11 @@ def pressure_kpis(ts_s: ArrayLike, pressure_barg: ArrayLike, required_barg: floa
     ps = p[order]
     p05, p95 = (float(ps[min(int(np.searchsorted(cum, f)), p.size - 1)]) for f in (0.05, 0.95))
     mean = float(np.sum(p * w) / np.sum(w))
-    excess = float(np.sum(np.clip(p - required_barg, 0.0, None) * w) / np.sum(w))
-    share = 1.0 - pressure_power_ratio(required_barg + excess, required_barg) if excess > 0 else 0.0
+    if required_barg is None:
+        excess = share = math.nan
+    else:
+        excess = float(np.sum(np.clip(p - required_barg, 0.0, None) * w) / np.sum(w))
+        share = 1.0 - pressure_power_ratio(required_barg + excess, required_barg) if excess > 0 else 0.0
     return PressureKpis(
         min_barg=float(p.min()),
         max_barg=float(p.max()),
@@ -261,7 +267,7 @@ def station_kpis(
     air = sum(c.air_m3 for c in compressors)
     pk = None
     if ts_s is not None and header_pressure_barg is not None:
-        pk = pressure_kpis(ts_s, header_pressure_barg, required_barg if required_barg is not None else -1.0)
+        pk = pressure_kpis(ts_s, header_pressure_barg, required_barg)
     p_ref = pk.mean_barg if pk is not None else 7.0
     isen_sp = float(isentropic_power_kw(1.0, p_ref))
     sp = specific_power_kw_per_m3_min(energy, air)
