@@ -116,3 +116,21 @@ def test_control_gap_static_and_observed() -> None:
 
 def test_no_air_gives_nan_specific_power() -> None:
     assert math.isnan(kpis.specific_power_kw_per_m3_min(10.0, 0.0))
+
+
+def test_analyse_station_in_one_call() -> None:
+    ts, power, state, flow, pressure = _one_hour()
+    vsd_state = np.full(60, 2)  # the VSD runs loaded all hour, at turndown while C1 is unloaded
+    vsd_flow = np.where(state == 1, 4.0, 10.0)
+    rep = kpis.analyse_station(
+        ts,
+        [
+            kpis.CompressorSeries("C1", power, state, flow, pressure),
+            kpis.CompressorSeries("V1", vsd_flow * 6, vsd_state, vsd_flow, pressure, vsd_min_flow_m3_min=4.0),
+        ],
+        header_pressure_barg=np.full(60, 6.8),
+        required_barg=6.0,
+    )
+    assert [c.name for c in rep.kpis.compressors] == ["C1", "V1"]
+    assert rep.control_gap_fraction == pytest.approx(20 / 60)
+    assert rep.kpis.pressure is not None and rep.kpis.pressure.excess_bar == pytest.approx(0.8)

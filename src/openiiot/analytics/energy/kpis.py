@@ -281,3 +281,52 @@ def station_kpis(
         isentropic_efficiency=isen_sp / sp if sp > 0 else math.nan,
         pressure=pk,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CompressorSeries:
+    """One compressor's telemetry over a period, sampled at the station's ``ts_s``."""
+
+    name: str
+    power_kw: ArrayLike
+    state: ArrayLike
+    flow_m3_min: ArrayLike
+    pressure_barg: ArrayLike
+    full_load_kw: float | None = None
+    vsd_min_flow_m3_min: float | None = None  # set for a VSD unit: its turndown flow
+
+
+@dataclass(frozen=True, slots=True)
+class StationReport:
+    """Station KPIs plus the observed control gap (NaN without a VSD or without fixed units)."""
+
+    kpis: StationKpis
+    control_gap_fraction: float
+
+
+def analyse_station(
+    ts_s: ArrayLike,
+    compressors: Sequence[CompressorSeries],
+    header_pressure_barg: ArrayLike | None = None,
+    required_barg: float | None = None,
+) -> StationReport:
+    """All KPIs of a station from its telemetry in one call (per compressor, station, pressure, gap)."""
+    per_unit = [
+        compressor_kpis(
+            ts_s,
+            c.power_kw,
+            c.state,
+            c.flow_m3_min,
+            c.pressure_barg,
+            full_load_kw=c.full_load_kw,
+            name=c.name,
+        )
+        for c in compressors
+    ]
+    vsd = [c for c in compressors if c.vsd_min_flow_m3_min is not None]
+    fixed = [c.state for c in compressors if c.vsd_min_flow_m3_min is None]
+    gap = math.nan
+    if vsd and fixed and vsd[0].vsd_min_flow_m3_min is not None:
+        gap = control_gap_fraction(ts_s, vsd[0].state, vsd[0].flow_m3_min, vsd[0].vsd_min_flow_m3_min, fixed)
+    station = station_kpis(per_unit, ts_s, header_pressure_barg, required_barg)
+    return StationReport(station, gap)
