@@ -153,13 +153,13 @@ def parse_tariff(data: Mapping[str, Any]) -> Tariff:
     tz = _text(data, "timezone")
     try:
         ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise TariffError(f"unknown time zone {tz!r}", field="timezone") from exc
     prices = _prices(data)
     names = tuple(prices)
     index = {n: i for i, n in enumerate(names)}
     default = data.get("default_period", "flat")
-    if default not in index:
+    if not isinstance(default, str) or default not in index:
         raise TariffError(f"default_period {default!r} has no price", field="default_period")
     seasons = data.get("seasons")
     if not isinstance(seasons, list) or not seasons:
@@ -167,12 +167,14 @@ def parse_tariff(data: Mapping[str, Any]) -> Tariff:
     schedule = np.full((13, _MINUTES), -1, dtype=np.int64)
     for i, season in enumerate(seasons):
         where = f"seasons[{i}]"
-        months = season.get("months") if isinstance(season, dict) else None
+        if not isinstance(season, dict):
+            raise TariffError("must be a table with months and periods", field=where)
+        months = season.get("months")
         if not isinstance(months, list) or not months:
             raise TariffError("months must be a non-empty list of 1..12", field=f"{where}.months")
         day = _day(season.get("periods", []), index, index[default], f"{where}.periods")
         for mo in months:
-            if not isinstance(mo, int) or not 1 <= mo <= 12:
+            if isinstance(mo, bool) or not isinstance(mo, int) or not 1 <= mo <= 12:
                 raise TariffError(f"month {mo!r} is not in 1..12", field=f"{where}.months")
             if schedule[mo, 0] >= 0:
                 raise TariffError(f"month {mo} is in two seasons", field=f"{where}.months")
@@ -181,16 +183,24 @@ def parse_tariff(data: Mapping[str, Any]) -> Tariff:
     if missing:
         raise TariffError(f"months {missing} belong to no season", field="seasons")
     specials: dict[date, NDArray[np.int64]] = {}
-    for i, sd in enumerate(data.get("special_days", [])):
+    special_days = data.get("special_days", [])
+    if not isinstance(special_days, list):
+        raise TariffError("must be a list of tables", field="special_days")
+    for i, sd in enumerate(special_days):
         where = f"special_days[{i}]"
+        if not isinstance(sd, dict) or not isinstance(sd.get("dates", []), list):
+            raise TariffError("must be a table with a list of dates and periods", field=where)
         day = _day(sd.get("periods", []), index, index[default], f"{where}.periods")
         for d in sd.get("dates", []):
             try:
                 specials[d if isinstance(d, date) else date.fromisoformat(str(d))] = day
             except ValueError as exc:
                 raise TariffError(f"date {d!r} is not YYYY-MM-DD", field=f"{where}.dates") from exc
-    charge = data.get("demand_charge", {}).get("per_kw_month", 0.0)
-    if not isinstance(charge, int | float) or charge < 0:
+    demand = data.get("demand_charge", {})
+    if not isinstance(demand, dict):
+        raise TariffError("must be a table with per_kw_month", field="demand_charge")
+    charge = demand.get("per_kw_month", 0.0)
+    if isinstance(charge, bool) or not isinstance(charge, int | float) or not charge >= 0:
         raise TariffError("must be a number >= 0", field="demand_charge.per_kw_month")
     return Tariff(
         name=name,
@@ -218,7 +228,7 @@ def _prices(data: Mapping[str, Any]) -> dict[str, float]:
         table, key = data["prices"], "prices"
     elif "ratios" in data:
         scale = data.get("flat_price_per_kwh")
-        if not isinstance(scale, int | float) or scale < 0:
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale >= 0:
             raise TariffError("must be a number >= 0 when [ratios] is used", field="flat_price_per_kwh")
         table, key = data["ratios"], "ratios"
     else:
@@ -227,7 +237,7 @@ def _prices(data: Mapping[str, Any]) -> dict[str, float]:
         raise TariffError("must be a table of period = number", field=key)
     out = {}
     for period, v in table.items():
-        if not isinstance(v, int | float) or isinstance(v, bool) or v < 0:
+        if not isinstance(v, int | float) or isinstance(v, bool) or not v >= 0:
             raise TariffError(f"{v!r} is not a number >= 0", field=f"{key}.{period}")
         out[str(period)] = float(v) * float(scale)
     return out
@@ -246,6 +256,8 @@ def _minute(value: Any, field: str) -> int:
 
 def _day(ranges: Sequence[Any], index: Mapping[str, int], default: int, where: str) -> NDArray[np.int64]:
     day = np.full(_MINUTES, -1, dtype=np.int64)
+    if not isinstance(ranges, list):
+        raise TariffError("must be a list of {from, to, period} tables", field=where)
     for j, r in enumerate(ranges):
         f = f"{where}[{j}]"
         if not isinstance(r, dict):
