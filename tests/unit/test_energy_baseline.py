@@ -119,6 +119,8 @@ def test_one_hot_drops_the_first_level() -> None:
     cols = one_hot(["light", "max", "medium", "light"], prefix="load_")
     assert set(cols) == {"load_max", "load_medium"}
     assert cols["load_max"].tolist() == [0, 1, 0, 0]
+    later = one_hot(["max", "max"], prefix="load_", levels=["light", "max", "medium"])
+    assert set(later) == set(cols) and later["load_medium"].tolist() == [0, 0]
 
 
 def test_cusum_accumulates_predicted_minus_actual() -> None:
@@ -133,3 +135,29 @@ def test_daily_degree_days_from_hourly_temperatures() -> None:
     assert hdd.tolist() == pytest.approx([5.0, 0.0])  # mean of hourly degree-hours, not of the mean temp
     cdd = DegreeDayTerm("cdd", "t", 60.0, "cooling").compute(hourly)
     assert cdd.tolist() == pytest.approx([5.0, 4.0])
+
+
+def test_time_of_week_bins_in_local_time() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from openiiot.analytics.energy.baseline import time_of_week
+
+    monday = datetime(2026, 6, 1, tzinfo=timezone(timedelta(hours=8)))  # a Monday, local midnight
+    ts = [(monday + timedelta(hours=h)).timestamp() for h in (0, 1, 25, 167, 168)]
+    assert time_of_week(ts, "Asia/Shanghai").tolist() == [0, 1, 25, 167, 0]
+    assert time_of_week(ts, "Asia/Shanghai", hours_per_bin=4).tolist() == [0, 0, 6, 41, 0]
+
+
+def test_shift_by_weekday_baseline_recovers_a_saving() -> None:
+    from openiiot.analytics.energy.baseline import time_of_week
+
+    rng = np.random.default_rng(12)
+    hours = 24 * 7 * 8
+    ts = 1_780_000_000.0 + 3600.0 * np.arange(hours)
+    tow = time_of_week(ts, "Asia/Shanghai", hours_per_bin=4)
+    profile = rng.uniform(200, 600, 42)  # kWh per hour by 4-h bin of the week
+    base = profile[tow] + rng.normal(0, 20, hours)
+    model = fit_baseline(base, one_hot(tow, prefix="tow_"), interval="hourly")
+    assert model.accepted, model.failures
+    rep = avoided_energy(model, one_hot(tow, prefix="tow_"), 0.9 * profile[tow])
+    assert rep.accepted and rep.savings_fraction == pytest.approx(0.10, abs=0.01)

@@ -22,6 +22,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from openiiot.analytics.energy.tariffs import local_seconds
+
 Array = NDArray[np.float64]
 Interval = Literal["hourly", "daily", "monthly"]
 
@@ -79,12 +81,29 @@ def degree_days(
     return DegreeDayTerm("dd", "t", base, kind).compute(mean_temperature)
 
 
-def one_hot(labels: Sequence[object] | ArrayLike, prefix: str = "") -> dict[str, Array]:
-    """Indicator columns for a categorical variable (regime, weekday), dropping the first level."""
+def one_hot(
+    labels: Sequence[object] | ArrayLike, prefix: str = "", levels: Sequence[object] | None = None
+) -> dict[str, Array]:
+    """Indicator columns for a categorical variable (regime, weekday), dropping the first level.
+
+    Pass the baseline's ``levels`` when encoding reporting data, so both get the same columns.
+    """
     arr = np.asarray(labels)
-    levels = sorted({str(v) for v in arr.tolist()})
+    names = sorted({str(v) for v in (arr.tolist() if levels is None else levels)})
     s = arr.astype(str)
-    return {f"{prefix}{lv}": (s == lv).astype(np.float64) for lv in levels[1:]}
+    return {f"{prefix}{lv}": (s == lv).astype(np.float64) for lv in names[1:]}
+
+
+def time_of_week(ts_s: ArrayLike, timezone: str, hours_per_bin: int = 1) -> NDArray[np.int64]:
+    """Local time-of-week bin of each UTC timestamp (0 = Monday 00:00), for ``one_hot`` indicators.
+
+    168 hourly bins reproduce the occupancy part of CalTRACK's TOWT model (B4); wider bins (e.g. 4 h) give
+    shift-by-weekday indicators with fewer parameters.
+    """
+    local = local_seconds(ts_s, timezone)
+    # 1970-01-01 was a Thursday: shift so that Monday 00:00 is bin 0
+    hour_of_week = ((local // 3600) + 72) % 168
+    return np.asarray(hour_of_week // hours_per_bin, dtype=np.int64)
 
 
 @dataclass(frozen=True)
