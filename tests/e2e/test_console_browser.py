@@ -207,6 +207,18 @@ def test_sign_in_fleet_live_value_alarm_and_chinese(console: Console, page: Any)
     assert console.services.alarms.get_alarm(PLATFORM_ADMIN, console.alarm_id).acknowledged
     page.screenshot(path=str(SCREENSHOTS / "alarms.png"), full_page=True)
 
+    # remote O&M: a work order from the alarm, assigned and visible in the list
+    row.locator("button:has-text('Open work order')").click()
+    page.wait_for_url("**/console/workorders/*")
+    expect(page.locator("h1")).to_contain_text("High pressure")
+    page.fill("input[name=assignee]", "olga")
+    page.click("button:has-text('Assign')")
+    expect(page.locator("#wo-state")).to_have_text("assigned")
+    page.screenshot(path=str(SCREENSHOTS / "workorder.png"), full_page=True)
+    page.click("nav >> text=Work orders")
+    expect(page.locator("#workorders")).to_contain_text("High pressure")
+    page.screenshot(path=str(SCREENSHOTS / "workorders.png"), full_page=True)
+
     page.click("nav >> text=Sites and assets")
     expect(page.locator("text=Compressor station")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "sites.png"), full_page=True)
