@@ -63,20 +63,19 @@ def fleet_summary(services: Services, principal: Principal) -> FleetSummary:
     """Counts by status (connected, inactive, in alarm) by tenant, site and region."""
     tenants = {t.id: t for t in services.tenants.list(principal, limit=1000)}
     sites = {s.id: s.name for s in services.sites.list(principal, limit=1000)}
-    by_tenant = services.connectivity.summary(principal, group_by="tenant")
-    by_site = services.connectivity.summary(principal, group_by="site")
+    counted = services.connectivity.summaries(principal)
     total = GroupCounts("all", "")
-    for raw_status, n in by_tenant["by_status"].items():
+    for raw_status, n in counted["by_status"].items():
         total.by_status[console_status(raw_status)] += n
     tenant_groups: dict[str, GroupCounts] = {}
     region_groups: dict[str, GroupCounts] = {}
-    for tenant_id, counts in by_tenant.get("groups", {}).items():
+    for tenant_id, counts in counted["tenant"].items():
         tenant = tenants.get(tenant_id)
         _add(tenant_groups, tenant_id, tenant.name if tenant else tenant_id, counts)
         region = (tenant.region_code if tenant else None) or "none"
         _add(region_groups, region, region, counts)
     site_groups: dict[str, GroupCounts] = {}
-    for site_id, counts in by_site.get("groups", {}).items():
+    for site_id, counts in counted["site"].items():
         _add(site_groups, site_id, sites.get(site_id, ""), counts)
     # devices with an open alarm, attributed to their tenant, site and region
     alarmed = _devices_in_alarm(services, principal)

@@ -58,13 +58,9 @@ def _alarm_list(request: Request, session: Session) -> dict[str, Any]:
         offset=(f["page"] - 1) * PAGE,
         limit=PAGE,
     )
-    names: dict[str, str] = {}
-    for alarm in alarms:
-        if alarm.originator_id not in names:
-            try:
-                names[alarm.originator_id] = services.devices.get(session.principal, alarm.originator_id).name
-            except NotFound:
-                names[alarm.originator_id] = alarm.originator_id
+    originators = {alarm.originator_id for alarm in alarms}
+    found = services.devices.search(session.principal, ids=originators, limit=PAGE).items
+    names = {device.id: device.name for device in found}  # a deleted device shows its id
     return {
         "alarms": alarms,
         "device_names": names,

@@ -78,6 +78,13 @@ class _Index:
     nodes: tuple[tuple[str, Condition], ...]  # every node of every tree, post-order
     by_key: Mapping[str, tuple[tuple[str, CountInWindow | RateOfChange | Deviation], ...]]
     keys: frozenset[str]  # telemetry keys whose latest value the rule reads
+    # the levels in rule order: severity, its stored name, its rank, the condition's path and the condition
+    levels: tuple[tuple[Severity, str, int, str, Condition], ...]
+    level_of: Mapping[Severity, tuple[str, Condition]]  # severities are unique within a rule
+    durations: tuple[tuple[str, Duration], ...]  # the timed nodes, for deadlines and pruning
+    counts: tuple[tuple[str, CountInWindow], ...]
+    windows: tuple[tuple[str, RateOfChange | Deviation], ...]
+    timeouts: tuple[NoData | Inactive, ...]
 
 
 def _telemetry_key(node: Condition) -> str | None:
@@ -113,7 +120,21 @@ def _index(rule: AlarmRule) -> _Index:
             key = node.condition.key if isinstance(node, CountInWindow) else node.key
             by_key.setdefault(key, []).append((path, node))
     keys = frozenset(k for _, node in nodes if (k := _telemetry_key(node)) is not None)
-    return _Index(nodes, {k: tuple(v) for k, v in by_key.items()}, keys)
+    levels = tuple(
+        (lv.severity, lv.severity.value, lv.severity.rank, f"levels[{i}].condition", lv.condition)
+        for i, lv in enumerate(rule.levels)
+    )
+    return _Index(
+        nodes=nodes,
+        by_key={k: tuple(v) for k, v in by_key.items()},
+        keys=keys,
+        levels=levels,
+        level_of={sev: (path, cond) for sev, _, _, path, cond in levels},
+        durations=tuple((p, n) for p, n in nodes if isinstance(n, Duration)),
+        counts=tuple((p, n) for p, n in nodes if isinstance(n, CountInWindow)),
+        windows=tuple((p, n) for p, n in nodes if isinstance(n, RateOfChange | Deviation)),
+        timeouts=tuple(n for _, n in nodes if isinstance(n, NoData | Inactive)),
+    )
 
 
 def evaluate(
@@ -208,18 +229,20 @@ class _Run:
         return min(found, default=None)
 
     def _deadlines(self) -> Iterator[int]:
-        s = self.s
-        for path, node in self.index.nodes:
-            if isinstance(node, Duration) and path in s.duration_since_ms:
-                yield s.duration_since_ms[path] + node.duration_s * 1000
-            elif isinstance(node, CountInWindow) and s.count_ts_ms.get(path):
-                yield s.count_ts_ms[path][0] + node.window_s * 1000
-            elif isinstance(node, RateOfChange) and s.windows.get(path):
+        s, index = self.s, self.index
+        for path, duration in index.durations:
+            if path in s.duration_since_ms:
+                yield s.duration_since_ms[path] + duration.duration_s * 1000
+        for path, count in index.counts:
+            if s.count_ts_ms.get(path):
+                yield s.count_ts_ms[path][0] + count.window_s * 1000
+        for path, node in index.windows:
+            if isinstance(node, RateOfChange) and s.windows.get(path):
                 yield s.windows[path][0][0] + node.window_s * 1000
-            elif isinstance(node, NoData | Inactive):
-                ref = self._reference_ms(node)
-                if ref is not None:
-                    yield ref + node.timeout_s * 1000
+        for timeout in index.timeouts:
+            ref = self._reference_ms(timeout)
+            if ref is not None:
+                yield ref + timeout.timeout_s * 1000
         for since in s.level_since_ms.values():
             yield since + self.rule.on_delay_s * 1000
         if s.clear_since_ms is not None:
@@ -277,23 +300,23 @@ class _Run:
                 self.ctx.last_activity_ms if known is None else max(known, self.ctx.last_activity_ms)
             )
         self._prune(t_ms)
-        for path, node in self.index.nodes:  # post-order: inner durations settle before outer ones
-            if isinstance(node, Duration):
-                if self.holds(node.condition, f"{path}.condition", t_ms, 0):
-                    s.duration_since_ms.setdefault(path, t_ms)
-                else:
-                    s.duration_since_ms.pop(path, None)
+        for path, node in self.index.durations:  # post-order: inner durations settle before outer ones
+            if self.holds(node.condition, f"{path}.condition", t_ms, 0):
+                s.duration_since_ms.setdefault(path, t_ms)
+            else:
+                s.duration_since_ms.pop(path, None)
         self._update_alarm(t_ms)
 
     def _prune(self, t_ms: int) -> None:
         s = self.s
-        for path, node in self.index.nodes:
-            if isinstance(node, CountInWindow) and path in s.count_ts_ms:
-                horizon = t_ms - node.window_s * 1000
+        for path, count in self.index.counts:
+            if path in s.count_ts_ms:
+                horizon = t_ms - count.window_s * 1000
                 ts_list = s.count_ts_ms[path]
                 while ts_list and ts_list[0] <= horizon:
                     ts_list.pop(0)
-            elif isinstance(node, RateOfChange | Deviation) and path in s.windows:
+        for path, node in self.index.windows:
+            if path in s.windows:
                 drop_before(s.windows[path], t_ms - node.window_s * 1000)
 
     def holds(self, node: Condition, path: str, t_ms: int, polarity: int) -> bool:
@@ -336,26 +359,23 @@ class _Run:
     # --- the alarm -------------------------------------------------------------------------------
 
     def _level_holds(self, severity: Severity, t_ms: int, polarity: int) -> bool:
-        for i, level in enumerate(self.rule.levels):
-            if level.severity is severity:
-                return self.holds(level.condition, f"levels[{i}].condition", t_ms, polarity)
-        return False
+        level = self.index.level_of.get(severity)
+        return level is not None and self.holds(level[1], level[0], t_ms, polarity)
 
     def _update_alarm(self, t_ms: int) -> None:
         s, rule = self.s, self.rule
-        for level in rule.levels:
-            if self._level_holds(level.severity, t_ms, 0):
-                s.level_since_ms.setdefault(level.severity.value, t_ms)
+        since = s.level_since_ms
+        for _severity, name, _rank, path, condition in self.index.levels:
+            if self.holds(condition, path, t_ms, 0):
+                since.setdefault(name, t_ms)
             else:
-                s.level_since_ms.pop(level.severity.value, None)
+                since.pop(name, None)
         on_delay_ms = rule.on_delay_s * 1000
-        qualified = [
-            lv.severity
-            for lv in rule.levels
-            if lv.severity.value in s.level_since_ms
-            and t_ms - s.level_since_ms[lv.severity.value] >= on_delay_ms
-        ]
-        top = max(qualified, key=lambda sev: sev.rank, default=None)
+        top: Severity | None = None
+        top_rank = 0
+        for severity, name, rank, _path, _condition in self.index.levels:
+            if name in since and t_ms - since[name] >= on_delay_ms and rank > top_rank:
+                top, top_rank = severity, rank
         active = None if s.active_severity is None else Severity(s.active_severity)
         if active is None:
             s.clear_since_ms = None
