@@ -50,6 +50,12 @@ def test_oee_without_quality_data_has_no_oee_and_bad_input_is_rejected() -> None
     r = oee.compute([StateInterval(0, 100, State.PRODUCING)], [CountSpan(0, 100, 8)], ideal_cycle_s=10)
     assert r.availability == 1.0 and r.performance == pytest.approx(0.8)
     assert r.quality is None and r.oee is None
+    mixed = oee.compute(
+        [StateInterval(0, 100, State.PRODUCING)],
+        [CountSpan(0, 50, 4), CountSpan(50, 100, 2, ideal_cycle_s=20)],
+        ideal_cycle_s=10,
+    )
+    assert mixed.ideal_run_s == 80 and mixed.performance == pytest.approx(0.8)  # sum of PRI x PQ / APT
     with pytest.raises(ValueError):
         StateInterval(10, 5, State.DOWN)
     with pytest.raises(ValueError):

@@ -47,18 +47,25 @@ class StateInterval:
 
 @dataclass(frozen=True)
 class CountSpan:
-    """``produced`` items (of which ``good``; None = not measured) made over [start_s, end_s)."""
+    """``produced`` items (of which ``good``; None = not measured) made over [start_s, end_s).
+
+    ``ideal_cycle_s`` overrides the default ideal cycle time for these items (mixed products: ISO 22400-2
+    sums PRI x PQ over the products).
+    """
 
     start_s: float
     end_s: float
     produced: float
     good: float | None = None
+    ideal_cycle_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.end_s < self.start_s or self.produced < 0:
             raise ValueError("bad count span")
         if self.good is not None and not 0 <= self.good <= self.produced:
             raise ValueError("good quantity must lie between 0 and the produced quantity")
+        if self.ideal_cycle_s is not None and self.ideal_cycle_s <= 0:
+            raise ValueError("ideal cycle time must be positive")
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,8 @@ class Oee:
     production_s: float  # APT
     produced: float  # PQ
     good: float | None  # GQ (None when no quality data)
-    ideal_cycle_s: float  # PRI
+    ideal_cycle_s: float  # default PRI
+    ideal_run_s: float  # sum of PRI x PQ over the count spans
     availability: float | None
     performance: float | None
     quality: float | None
@@ -108,7 +116,7 @@ def compute(
         else:
             key = iv.reason or iv.state.value
             losses[key] = losses.get(key, 0.0) + d
-    produced = 0.0
+    produced = ideal_run = 0.0
     good: float | None = 0.0
     for c in counts:
         span = c.end_s - c.start_s
@@ -119,6 +127,7 @@ def compute(
         if share <= 0:
             continue
         produced += share * c.produced
+        ideal_run += share * c.produced * (c.ideal_cycle_s or ideal_cycle_s)
         good = None if good is None or c.good is None else good + share * c.good
     return Oee(
         planned_busy_s=pbt,
@@ -126,8 +135,9 @@ def compute(
         produced=produced,
         good=good,
         ideal_cycle_s=ideal_cycle_s,
+        ideal_run_s=ideal_run,
         availability=apt / pbt if pbt > 0 else None,
-        performance=ideal_cycle_s * produced / apt if apt > 0 else None,
+        performance=ideal_run / apt if apt > 0 else None,
         quality=(good / produced if good is not None and produced > 0 else None),
         downtime_by_reason=dict(sorted(losses.items(), key=lambda kv: -kv[1])),
     )
