@@ -115,3 +115,21 @@ def test_phm08_score_and_rmse() -> None:
     assert rul.phm08_score([20], [10]) == pytest.approx(np.e - 1)
     assert rul.phm08_score([0], [13]) == pytest.approx(np.e - 1)
     assert rul.rmse([1, 3], [1, 1]) == pytest.approx(np.sqrt(2))
+
+
+def test_window_pca_flags_changed_dynamics_that_single_samples_do_not_show() -> None:
+    rng = np.random.default_rng(7)
+    t = np.arange(3000)
+    healthy = np.column_stack([np.sin(2 * np.pi * t / 20), np.cos(2 * np.pi * t / 20)])
+    healthy += 0.05 * rng.normal(size=healthy.shape)
+    det = anomaly.WindowPca(window=10, variance=0.9).fit(healthy[:1000])
+    normal = det.score(healthy[1000:2000])
+    assert np.mean(normal > det.threshold) < 0.03
+    # Same values, but the second signal now lags by a quarter period the wrong way: each sample is an
+    # ordinary (sin, cos) pair in range, the motion is not.
+    odd = np.column_stack([np.sin(2 * np.pi * t / 20), -np.cos(2 * np.pi * t / 20)])[:1000]
+    assert np.mean(det.score(odd) > det.threshold) > 0.9
+    causal = det.window_scores(healthy[:50])
+    assert np.isnan(causal[:9]).all() and np.isfinite(causal[9:]).all()
+    with pytest.raises(ValueError):
+        anomaly.WindowPca(window=10).fit(healthy[:5])

@@ -6,7 +6,8 @@ Definitions (docs/work-orders.md; /work/shared/reference/domain-methods.md secti
   per failure, including waiting and travel, which is what the customer's machine is down for).
 - MTBF, mean time between failures: (period - time under repair) / failures, with failures = work orders
   opened from an alarm in the period (the CMMS form "operating time / failures"; ISO 22400-2 divides
-  the sum of the times between failures by FE + 1 instead — both are reported).
+  the sum of the times between failures by FE + 1 instead — both are reported, with the formulas of
+  ``analytics.production.reliability``).
 - SLA compliance: responded by the respond-due time, resolved by the resolve-due time, as shares of the
   work orders whose due time has passed or that met it.
 """
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from statistics import fmean
 from typing import Any
 
+from openiiot.analytics.production import reliability
 from openiiot.domain.workorders import WorkOrder, WorkOrderState
 
 
@@ -40,6 +42,7 @@ def kpis(orders: Sequence[WorkOrder], from_ms: int, to_ms: int, now_ms: int) -> 
     period_ms = to_ms - from_ms
     repair_ms = sum((min(o.resolved_ms or now_ms, to_ms) - o.created_ms) for o in failures)
     up_ms = max(0, period_ms - repair_ms)
+    mtbf_ms = reliability.mtbf_operating(up_ms, len(failures))
     respond_due = [o for o in inside if o.responded_ms is not None or o.respond_due_ms <= now_ms]
     respond_met = sum(
         1 for o in respond_due if o.responded_ms is not None and o.responded_ms <= o.respond_due_ms
@@ -54,8 +57,8 @@ def kpis(orders: Sequence[WorkOrder], from_ms: int, to_ms: int, now_ms: int) -> 
         "failures": len(failures),
         "mtta_s": _mean_s(acknowledged),
         "mttr_s": _mean_s(restore),
-        "mtbf_s": round(up_ms / len(failures) / 1000, 1) if failures else None,
-        "mtbf_iso22400_s": round(up_ms / (len(failures) + 1) / 1000, 1),
+        "mtbf_s": None if mtbf_ms is None else round(mtbf_ms / 1000, 1),
+        "mtbf_iso22400_s": round(reliability.mtbf_iso22400(up_ms, len(failures)) / 1000, 1),
         "sla_respond_compliance": _share(respond_met, len(respond_due)),
         "sla_resolve_compliance": _share(resolve_met, len(resolve_due)),
     }

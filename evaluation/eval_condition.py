@@ -1,0 +1,483 @@
+"""Condition monitoring on public data: SKAB anomaly detection, CWRU bearing faults, C-MAPSS FD001 RUL.
+
+Every figure is computed here from the files in the shared datasets folder with the library code in
+``openiiot.analytics.condition``; nothing is copied from elsewhere except the published comparison figures,
+which are labelled as such.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import signal
+
+from openiiot.analytics.condition import anomaly, bearing, features, rul
+
+TITLE = "Condition monitoring and predictive maintenance on public data"
+
+Array = NDArray[np.float64]
+
+# ----------------------------------------------------------------------------------------------------- SKAB
+
+SKAB_TRAIN_ROWS = 400  # the benchmark's protocol: fit on the first 400 rows of each experiment
+SKAB_GROUPS = ("valve1", "valve2", "other")
+SKAB_SELECTION_GROUP = "valve1"  # window-PCA hyper-parameters are chosen on these files only
+SKAB_GRID = {"window": (10, 15, 20, 30), "variance": (0.8, 0.85, 0.9, 0.95)}
+
+# Published SKAB outlier-detection leaderboard (README of waico/SKAB), F1 / FAR / MAR.
+SKAB_PUBLISHED = [
+    ("Conv-AE (published best)", 0.78, 0.136, 0.280),
+    ("Hotelling T² + Q (published)", 0.76, None, None),
+]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str  # e.g. valve1/3
+    group: str
+    x: Array  # rows x 8 sensors
+    anomaly: NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Scores:
+    f1: float
+    far: float  # false-alarm rate FP / (FP + TN)
+    mar: float  # missed-alarm rate FN / (FN + TP)
+
+
+def load_skab(folder: Path) -> list[Experiment]:
+    """The 34 labelled experiments (the anomaly-free file has no labels and is not part of the protocol)."""
+    out = []
+    for group in SKAB_GROUPS:
+        files = sorted((folder / group).glob("*.csv"), key=lambda p: int(p.stem))
+        for path in files:
+            a = np.genfromtxt(path, delimiter=";", skip_header=1, usecols=range(1, 11))
+            out.append(Experiment(f"{group}/{path.stem}", group, a[:, :8], a[:, 8] > 0.5))
+    return out
+
+
+def binary_scores(truth: NDArray[np.bool_], alarm: NDArray[np.bool_]) -> Scores:
+    """F1, FAR and MAR over all samples, as the SKAB ``binary`` metric computes them."""
+    tp = int(np.sum(truth & alarm))
+    fp = int(np.sum(~truth & alarm))
+    fn = int(np.sum(truth & ~alarm))
+    tn = int(np.sum(~truth & ~alarm))
+    return Scores(2 * tp / max(2 * tp + fp + fn, 1), fp / max(fp + tn, 1), fn / max(fn + tp, 1))
+
+
+def _pooled(exps: list[Experiment], alarms: dict[str, NDArray[np.bool_]], group: str | None = None) -> Scores:
+    sel = [e for e in exps if group is None or e.group == group]
+    return binary_scores(
+        np.concatenate([e.anomaly for e in sel]), np.concatenate([alarms[e.name] for e in sel])
+    )
+
+
+def _rolling_mean(s: Array, w: int) -> Array:
+    c = np.concatenate([[0.0], np.cumsum(s)])
+    i = np.arange(s.size)
+    lo = np.maximum(0, i + 1 - w)
+    return np.asarray((c[i + 1] - c[lo]) / (i + 1 - lo), dtype=np.float64)
+
+
+def _alarms_t2q(e: Experiment, smooth: int) -> NDArray[np.bool_]:
+    det = anomaly.PcaT2Q(variance=0.85, budget=0.01).fit(e.x[:SKAB_TRAIN_ROWS])
+    s = det.score(e.x)
+    if smooth <= 1:
+        return s > det.threshold
+    s = _rolling_mean(s, smooth)
+    return s > 1.5 * float(np.quantile(s[:SKAB_TRAIN_ROWS], 0.99))
+
+
+def _alarms_robust_z(e: Experiment) -> NDArray[np.bool_]:
+    det = anomaly.RobustZ(budget=0.01).fit(e.x[:SKAB_TRAIN_ROWS])
+    return det.score(e.x) > det.threshold
+
+
+def _window_pca(e: Experiment, window: int, variance: float, causal: bool = False) -> NDArray[np.bool_]:
+    det = anomaly.WindowPca(window=window, variance=variance, budget=0.01, safety=1.5)
+    det.fit(e.x[:SKAB_TRAIN_ROWS])
+    s = det.window_scores(e.x) if causal else det.score(e.x)
+    return np.asarray(np.nan_to_num(s, nan=-np.inf) > det.threshold)
+
+
+@dataclass(frozen=True)
+class SkabResult:
+    rows: list[tuple[str, Scores, Scores]]  # detector, all 34 files, files outside the selection group
+    selected: tuple[int, float]
+    grid: list[tuple[int, float, Scores, Scores]]  # window, variance, selection-group scores, all files
+    files: int
+    samples: int
+
+
+def skab_results(folder: Path) -> SkabResult:
+    exps = load_skab(folder)
+    grid = []
+    for window, variance in itertools.product(SKAB_GRID["window"], SKAB_GRID["variance"]):
+        alarms = {e.name: _window_pca(e, window, variance) for e in exps}
+        grid.append((window, variance, _pooled(exps, alarms, SKAB_SELECTION_GROUP), _pooled(exps, alarms)))
+    best = max(grid, key=lambda g: g[2].f1)
+    window, variance = best[0], best[1]
+
+    def row(name: str, alarms: dict[str, NDArray[np.bool_]]) -> tuple[str, Scores, Scores]:
+        rest = [e for e in exps if e.group != SKAB_SELECTION_GROUP]
+        held = binary_scores(
+            np.concatenate([e.anomaly for e in rest]), np.concatenate([alarms[e.name] for e in rest])
+        )
+        return name, _pooled(exps, alarms), held
+
+    rows = [
+        row(
+            f"Window PCA ({window} s windows, {variance:.0%} variance), sample in any alarming window",
+            {e.name: _window_pca(e, window, variance) for e in exps},
+        ),
+        row(
+            "Window PCA, same, causal (alarm at the window's last sample)",
+            {e.name: _window_pca(e, window, variance, causal=True) for e in exps},
+        ),
+        row("Hotelling T² + Q on PCA, per sample", {e.name: _alarms_t2q(e, 1) for e in exps}),
+        row("Hotelling T² + Q, 30 s rolling mean of the score", {e.name: _alarms_t2q(e, 30) for e in exps}),
+        row("Robust z (median/MAD), per sample", {e.name: _alarms_robust_z(e) for e in exps}),
+    ]
+    return SkabResult(rows, (window, variance), grid, len(exps), sum(e.x.shape[0] for e in exps))
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f} %"
+
+
+def skab_section(folder: Path) -> str:
+    head = "### SKAB (water-pump testbed): anomaly detection, benchmark protocol\n\n"
+    if not (folder / "valve1").is_dir():
+        return head + f"Skipped: the SKAB folder `{folder.name}/` is absent, so nothing was measured.\n"
+    r = skab_results(folder)
+    w, v = r.selected
+    lines = [
+        head,
+        f"Protocol (as the SKAB benchmark's notebooks do): each of the {r.files} labelled experiments "
+        f"({r.samples:,} samples at 1 s, 8 sensors) is scored on its own; every detector is fitted on the "
+        f"first {SKAB_TRAIN_ROWS} rows of that experiment only, then every row of the experiment (training "
+        "rows included) gets an alarm 0/1, compared with the `anomaly` label. F1, false-alarm rate "
+        "FAR = FP/(FP+TN) and missed-alarm rate MAR = FN/(FN+TP) are pooled over all samples of all files.",
+        "",
+        "Detectors (`openiiot.analytics.condition.anomaly`): thresholds come only from the 400 "
+        "training rows. The window PCA is a linear autoencoder of the standardised 8 sensors over short "
+        "windows "
+        "(`WindowPca`); its threshold is 3/2 x the 99 % quantile of the training windows' reconstruction "
+        "error, the rule the SKAB reference notebooks use for their autoencoders. A sample is anomalous "
+        "when any window containing it is (this looks up to window - 1 s ahead; the causal row raises the "
+        "alarm at the end of the window instead). T² + Q uses the F and Jackson-Mudholkar limits at 99 %.",
+        "",
+        f"Hyper-parameters of the window PCA (window length and kept variance, grid "
+        f"{list(SKAB_GRID['window'])} s x {list(SKAB_GRID['variance'])}) were chosen by the best F1 on the "
+        f"16 `{SKAB_SELECTION_GROUP}` files only: {w} s and {v:.0%}. That uses those files' labels, which "
+        "the benchmark protocol does not provide for; the column *held out* therefore repeats the scores on "
+        "the "
+        f"{r.files - 16} `valve2` and `other` files, whose labels played no part in any choice. No other "
+        "setting was tuned on labels (T² + Q variance 85 %, 99 % limits and the 3/2 factor were fixed in "
+        "advance).",
+        "",
+        "| detector | F1 | FAR | MAR | held out: F1 | FAR | MAR |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, s, h in r.rows:
+        lines.append(
+            f"| {name} | {s.f1:.3f} | {_pct(s.far)} | {_pct(s.mar)} "
+            f"| {h.f1:.3f} | {_pct(h.far)} | {_pct(h.mar)} |"
+        )
+    for name, f1, far, mar in SKAB_PUBLISHED:
+        lines.append(f"| {name} | {f1:.2f} | {_pct(far)} | {_pct(mar)} | | | |")
+    best = r.rows[0][1]
+    met = best.f1 >= 0.80 and best.far <= 0.15
+    lines += [
+        "",
+        f"Target F1 >= 0.80 with FAR <= 15 %: **{'met' if met else 'not met'}** (F1 {best.f1:.3f}, "
+        f"FAR {_pct(best.far)}). On the held-out files alone F1 is {r.rows[0][2].f1:.3f}.",
+        "",
+        "<details><summary>Window-PCA grid (selection on valve1; all files shown for transparency)</summary>",
+        "",
+        "| window s | variance | valve1 F1 | all F1 | all FAR | all MAR |",
+        "|---|---|---|---|---|---|",
+    ]
+    for window, variance, sel, full in r.grid:
+        lines.append(
+            f"| {window} | {variance:.0%} | {sel.f1:.3f} | {full.f1:.3f} "
+            f"| {_pct(full.far)} | {_pct(full.mar)} |"
+        )
+    lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------------- CWRU
+
+CWRU_RPM = 1797.0
+CWRU_FS = 12_000.0
+CWRU_TRUTH = {"Normal": "normal", "IR": "inner race", "B": "ball", "OR@6": "outer race"}
+FAMILY = {"BPFO": "outer race", "BPFI": "inner race", "BSF": "ball", "2xBSF": "ball"}
+
+
+@dataclass(frozen=True)
+class BearingVerdict:
+    file: str
+    truth: str
+    named: str
+    band_hz: tuple[float, float]
+    kurtosis: float
+    rms_g: float
+    evidence: str  # the matched defect frequency: expected, found, harmonics, prominence
+    matches: list[bearing.PeakMatch]
+
+    @property
+    def correct(self) -> bool:
+        return self.truth == self.named
+
+
+def diagnose_bearing(
+    x: Array, fs: float, rpm: float, geometry: bearing.BearingGeometry
+) -> tuple[str, tuple[float, float], list[bearing.PeakMatch]]:
+    """Name the fault from the squared-envelope spectrum: the defect family whose frequency and harmonics
+    stand out most (``PeakMatch.detected``: at least 2 of 3 harmonics 3 x above the local floor, within
+    1 %); no detected family means normal. The band is the kurtogram's best (first 2 s, levels <= 4)."""
+    f = bearing.defect_frequencies(geometry, rpm)
+    k = features.kurtogram(x[: int(2 * fs)], fs, max_level=4, min_bandwidth_hz=400)
+    band = (k.center_hz - k.bandwidth_hz / 2, k.center_hz + k.bandwidth_hz / 2)
+    fr, amp, band = features.envelope_spectrum(x, fs, band, max_freq=600)
+    targets = {"BPFO": f.bpfo, "BPFI": f.bpfi, "BSF": f.bsf, "2xBSF": 2 * f.bsf}
+    matches = bearing.match_defect_peaks(fr, amp, targets, harmonics=3, tolerance=0.01)
+    detected = [m for m in matches if m.detected]
+    return (FAMILY[detected[0].name] if detected else "normal"), band, matches
+
+
+def cwru_results(folder: Path) -> list[BearingVerdict]:
+    geometry = bearing.BEARINGS["6205"]
+    out = []
+    for path in sorted(folder.glob("1797_*.npz")):
+        kind = path.stem.split("_")[1]
+        x = np.load(path)["DE"].ravel().astype(np.float64)
+        if kind == "Normal":  # the baseline is recorded at 48 kHz (see SOURCE.md): decimate to 12 kHz
+            x = np.asarray(signal.decimate(x, 4), dtype=np.float64)
+        named, band, matches = diagnose_bearing(x, CWRU_FS, CWRU_RPM, geometry)
+        tf = features.time_features(x)
+        shown = next((m for m in matches if FAMILY[m.name] == named), matches[0])
+        evidence = (
+            f"{shown.name} expected {shown.expected_hz:.1f} Hz, found {shown.found_hz:.1f} Hz, "
+            f"{shown.harmonics_found}/3 harmonics, prominence {shown.prominence:.1f}"
+        )
+        out.append(
+            BearingVerdict(path.stem, CWRU_TRUTH[kind], named, band, tf.kurtosis, tf.rms, evidence, matches)
+        )
+    return out
+
+
+def cwru_section(folder: Path) -> str:
+    head = "### CWRU bearings (0 hp, 1797 rpm): fault type from the envelope spectrum\n\n"
+    if not folder.is_dir() or not any(folder.glob("1797_*.npz")):
+        return head + f"Skipped: the CWRU folder `{folder.name}/` is absent, so nothing was measured.\n"
+    verdicts = cwru_results(folder)
+    f = bearing.defect_frequencies(bearing.BEARINGS["6205"], CWRU_RPM)
+    lines = [
+        head,
+        "Drive-end accelerometer, SKF 6205 geometry (9 balls, d = 7.938 mm, D = 39.04 mm) at 1797 rpm: "
+        f"BPFO {f.bpfo:.1f} Hz, BPFI {f.bpfi:.1f} Hz, BSF {f.bsf:.1f} Hz (2xBSF {2 * f.bsf:.1f} Hz), "
+        f"FTF {f.ftf:.2f} Hz. Per file: kurtogram band, squared-envelope spectrum of the whole record, "
+        "then each defect frequency and its first 3 harmonics are compared with the local spectral median "
+        "(`bearing.match_defect_peaks`, tolerance 1 %). The named fault is the family that is detected "
+        "with most harmonics and prominence; none detected means normal. No threshold was set per file; "
+        "the normal record (48 kHz) is decimated to 12 kHz first.",
+        "",
+        "| file | truth | named | band Hz | RMS g | kurtosis | matched defect frequency | correct |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for v in verdicts:
+        lines.append(
+            f"| {v.file} | {v.truth} | {v.named} | {v.band_hz[0]:.0f}-{v.band_hz[1]:.0f} | {v.rms_g:.3f} | "
+            f"{v.kurtosis:.1f} | {v.evidence} | {'yes' if v.correct else '**no**'} |"
+        )
+    right = sum(v.correct for v in verdicts)
+    lines += [
+        "",
+        f"Correct: **{right} of {len(verdicts)}** files ({right / len(verdicts):.0%}).",
+    ]
+    wrong = [v for v in verdicts if not v.correct]
+    if wrong:
+        lines.append(
+            "Misnamed: "
+            + "; ".join(f"{v.file} ({v.truth}) named {v.named}" for v in wrong)
+            + ". Ball faults are the hard case on this rig: Smith and Randall's CWRU benchmark (MSSP 2015) "
+            "found most ball-fault records not clearly diagnosable from the envelope spectrum, and some "
+            "show outer-race lines."
+        )
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------- C-MAPSS
+
+CMAPSS_SENSORS = (2, 3, 4, 7, 8, 9, 11, 12, 13, 14, 15, 17, 20, 21)  # the 14 that vary in FD001
+RUL_CAP = 125.0  # the usual piecewise-linear cap on estimates (Heimes 2008 and most later papers)
+SIM_GRID = {"window": (30, 50, 1000), "k": (5, 10, 20)}
+SMOOTH = 10
+
+# Published FD001 figures (RMSE / PHM08 score) for comparison.
+CMAPSS_PUBLISHED = [
+    ("CNN, Babu et al. 2016", 18.45, 1287.0),
+    ("LSTM, Zheng et al. 2017", 16.14, 338.0),
+    ("DCNN, Li et al. 2018", 12.61, 273.7),
+]
+
+
+def _units(a: Array) -> list[Array]:
+    cols = [4 + s for s in CMAPSS_SENSORS]
+    return [a[a[:, 0] == u][:, cols] for u in np.unique(a[:, 0])]
+
+
+@dataclass
+class HealthModel:
+    """Linear health index: least squares from standardised sensors to 1 - cycle/life on training runs."""
+
+    mean: Array
+    std: Array
+    coef: Array
+
+    @classmethod
+    def fit(cls, runs: list[Array]) -> HealthModel:
+        allx = np.vstack(runs)
+        mean, std = allx.mean(axis=0), allx.std(axis=0)
+        std = np.where(std > 0, std, 1.0)
+        x = np.vstack([(r - mean) / std for r in runs])
+        y = np.concatenate([1 - np.arange(len(r)) / (len(r) - 1) for r in runs])
+        a = np.column_stack([np.ones(len(x)), x])
+        coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+        return cls(mean, std, coef)
+
+    def hi(self, run: Array) -> Array:
+        z = (run - self.mean) / self.std
+        return _rolling_mean(np.column_stack([np.ones(len(z)), z]) @ self.coef, SMOOTH)
+
+
+@dataclass(frozen=True)
+class RulResult:
+    method: str
+    rmse: float
+    score: float
+    estimates: Array
+
+
+def _cv_similarity(lib: list[Array], window: int, k: int, seed: int = 0) -> float:
+    """RMSE of leave-one-out similarity RUL on training engines truncated at a random cycle."""
+    rng = np.random.default_rng(seed)
+    err = []
+    for i, curve in enumerate(lib):
+        cut = int(rng.integers(31, curve.size - 5))
+        model = rul.SimilarityRul(window=window, k=k, max_rul=RUL_CAP).fit(lib[:i] + lib[i + 1 :])
+        err.append(model.predict(curve[:cut]).median - (curve.size - cut))
+    return float(np.sqrt(np.mean(np.square(err))))
+
+
+def cmapss_results(folder: Path) -> tuple[list[RulResult], tuple[int, int], list[tuple[int, int, float]]]:
+    train = _units(np.loadtxt(folder / "train_FD001.txt"))
+    test = _units(np.loadtxt(folder / "test_FD001.txt"))
+    truth = np.loadtxt(folder / "RUL_FD001.txt")
+    hm = HealthModel.fit(train)
+    lib = [hm.hi(r) for r in train]
+    cv = [(w, k, _cv_similarity(lib, w, k)) for w, k in itertools.product(SIM_GRID["window"], SIM_GRID["k"])]
+    w, k, _ = min(cv, key=lambda c: c[2])
+    sim = rul.SimilarityRul(window=w, k=k, max_rul=RUL_CAP).fit(lib)
+    est_sim = np.array([sim.predict(hm.hi(r)).median for r in test])
+
+    # Exponential degradation on D = 2 - HI (> 0, rising): prior from the training runs, Bayesian update
+    # with each test engine's own history, failure when D reaches its mean value at failure in training.
+    deg = [2.0 - c for c in lib]
+    thr = float(np.mean([d[-1] for d in deg]))
+    exp_model = rul.ExponentialDegradation(threshold=thr, phi=0.0, max_rul=RUL_CAP)
+    exp_model.fit_prior([(np.arange(d.size, dtype=np.float64), d) for d in deg])
+    est_exp = np.array(
+        [
+            exp_model.predict(np.arange(len(r), dtype=np.float64), 2.0 - hm.hi(r), samples=500).median
+            for r in test
+        ]
+    )
+    results = [
+        RulResult(
+            f"Similarity to the 100 run-to-failure HI curves (window {w}, k {k})",
+            rul.rmse(est_sim, truth),
+            rul.phm08_score(est_sim, truth),
+            est_sim,
+        ),
+        RulResult(
+            "Exponential degradation, Bayesian update (Gebraeel 2006)",
+            rul.rmse(est_exp, truth),
+            rul.phm08_score(est_exp, truth),
+            est_exp,
+        ),
+    ]
+    return results, (w, k), cv
+
+
+def cmapss_section(folder: Path) -> str:
+    head = "### NASA C-MAPSS FD001: remaining useful life of the 100 test engines\n\n"
+    if not (folder / "test_FD001.txt").is_file():
+        return head + f"Skipped: the C-MAPSS folder `{folder.name}/` is absent, so nothing was measured.\n"
+    results, (w, k), cv = cmapss_results(folder)
+    lines = [
+        head,
+        f"Health index (HI): least squares from the {len(CMAPSS_SENSORS)} informative sensors "
+        f"(s{', s'.join(map(str, CMAPSS_SENSORS))}; standardised on the training set) to 1 - cycle/life on "
+        f"the 100 training engines, then a {SMOOTH}-cycle trailing mean. `rul.SimilarityRul` slides the "
+        "last `window` HI points of a test engine along each training curve and takes the weighted median "
+        "RUL of the `k` best matches; window and k were chosen by leave-one-out on the *training* engines "
+        f"(each truncated at a random cycle), grid {list(SIM_GRID['window'])} x {list(SIM_GRID['k'])}: "
+        f"window {w}, k {k}. Estimates are capped at {RUL_CAP:.0f} cycles (the usual piecewise-linear "
+        "convention). `rul.ExponentialDegradation` fits D = 2 - HI, its prior learned from the training "
+        "runs. Scored on the last cycle of each test engine against `RUL_FD001.txt`; the test labels "
+        "played no part in any choice. PHM08 score: sum of exp(-d/13)-1 (early) and exp(d/10)-1 (late).",
+        "",
+        "| method | RMSE (cycles) | PHM08 score |",
+        "|---|---|---|",
+    ]
+    for r in results:
+        lines.append(f"| {r.method} | {r.rmse:.2f} | {r.score:.0f} |")
+    for name, e, s in CMAPSS_PUBLISHED:
+        lines.append(f"| {name} (published) | {e:.2f} | {s:.0f} |")
+    best = results[0]
+    lines += [
+        "",
+        f"Target RMSE <= 18 cycles: **{'met' if best.rmse <= 18 else 'not met'}** "
+        f"({best.rmse:.2f} with similarity).",
+        "",
+        f"The exponential degradation model (RMSE {results[1].rmse:.1f}) is shown as measured: this health "
+        "index falls about linearly with cycles (it was fitted to 1 - cycle/life), so a single exponential "
+        "per engine is the wrong shape and the Bayesian update over the whole history extrapolates badly, "
+        "mostly late. It is kept in the library for signals that do grow exponentially (vibration "
+        "energy of a spalling bearing); for FD001 the similarity model is the one to use.",
+        "",
+        "Leave-one-out RMSE on the training engines (selection): "
+        + ", ".join(f"w {cw} k {ck}: {e:.1f}" for cw, ck, e in cv)
+        + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run(datasets: Path) -> str:
+    return "\n".join(
+        [
+            "Three public data sets; each part says how it was scored and what was chosen on which labels.",
+            "",
+            skab_section(datasets / "skab"),
+            cwru_section(datasets / "cwru-bearing-0hp"),
+            cmapss_section(datasets / "nasa-cmapss-fd001"),
+        ]
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import os
+    import sys
+
+    root = Path(
+        os.environ.get("OPENIIOT_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets")
+    )
+    sys.stdout.write(run(root))

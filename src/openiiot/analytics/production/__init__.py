@@ -1,0 +1,1 @@
+"""Production analytics: OEE (ISO 22400-2), MTBF/MTTR, consumed life of robot reducers. Pure functions."""
