@@ -47,11 +47,12 @@ from openiiot.services.metrics import IngestMetrics
 from openiiot.services.notifications import NotificationService
 from openiiot.services.ports import Clock, NotificationChannel, TelemetryStore, UnitOfWorkFactory
 from openiiot.services.retention import apply_retention
-from openiiot.services.scheduler import PeriodicJob
+from openiiot.services.scheduler import LeaderLock, PeriodicJob, SingleProcess
 from openiiot.settings import Settings
 from openiiot.storage.attachments import FileAttachmentStore
 from openiiot.storage.sql.credentials import open_credential_lookup
 from openiiot.storage.sql.engine import create_metadata_engine, sqlite_url
+from openiiot.storage.sql.leader import PostgresLeaderLock
 from openiiot.storage.sql.migrate import upgrade_to_head
 from openiiot.storage.sql.uow import SqlUnitOfWorkFactory
 from openiiot.storage.telemetry.duckdb_store import DuckDBTelemetryStore
@@ -122,6 +123,7 @@ class Platform:
     notifications: NotificationService | None = None
     connectivity: ConnectivityService | None = None
     commands: CommandService | None = None
+    leader: LeaderLock = field(default_factory=SingleProcess)  # who runs the fleet-wide jobs
 
     def start(self) -> None:
         """Start the embedded broker (if any), the ingest worker and the MQTT consumer."""
@@ -174,16 +176,27 @@ class Platform:
         self.registry.register(BrokerStatsCollector(lambda: consumer.broker_stats))
         if self.notifications is not None:
             self.notifications.start()
+        # fleet-wide jobs run in the one process that holds the scheduler lock (docs/deploy.md)
+        leader = self.leader
         self.jobs = [
-            PeriodicJob("retention", 3600, lambda: apply_retention(self.uow, self.telemetry, self.clock)),
-            PeriodicJob("alarm-shelving", SHELVING_CHECK_S, self.services.alarms.expire_shelving_due),
+            PeriodicJob(
+                "retention",
+                3600,
+                lambda: apply_retention(self.uow, self.telemetry, self.clock),
+                leader=leader,
+            ),
+            PeriodicJob(
+                "alarm-shelving", SHELVING_CHECK_S, self.services.alarms.expire_shelving_due, leader=leader
+            ),
         ]
         if self.alarm_engine is not None:
-            self.jobs.append(PeriodicJob("alarms", ALARM_TICK_S, self.alarm_engine.tick_all))
+            self.jobs.append(PeriodicJob("alarms", ALARM_TICK_S, self.alarm_engine.tick_all, leader=leader))
         if self.commands is not None:
-            self.jobs.append(PeriodicJob("commands", COMMAND_TICK_S, self.commands.tick))
+            self.jobs.append(PeriodicJob("commands", COMMAND_TICK_S, self.commands.tick, leader=leader))
         self.jobs.append(
-            PeriodicJob("work-order-verify", WORK_ORDER_VERIFY_S, self.services.workorders.verify_due)
+            PeriodicJob(
+                "work-order-verify", WORK_ORDER_VERIFY_S, self.services.workorders.verify_due, leader=leader
+            )
         )
         if self.connectivity is not None:
             self.jobs.append(PeriodicJob("connectivity-check", CONNECTIVITY_CHECK_S, self.connectivity.check))
@@ -235,6 +248,8 @@ class Platform:
         if self.broker is not None:
             self.broker.stop()
         self.telemetry.close()
+        if isinstance(self.leader, PostgresLeaderLock):
+            self.leader.close()
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -343,6 +358,7 @@ def build_platform(settings: Settings) -> Platform:
         notifications=notifications,
         connectivity=connectivity,
         commands=commands,
+        leader=PostgresLeaderLock(database_url) if is_postgres_url(database_url) else SingleProcess(),
     )
     return platform
 
