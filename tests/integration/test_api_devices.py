@@ -261,3 +261,15 @@ async def test_bad_consumption_query_names_the_field(api: Api) -> None:
         params={"key": "energy_kwh", "interval": "2mo"},
     )
     assert_problem(bad, 422, "interval")
+
+
+async def test_devices_filtered_by_connectivity_status(api: Api) -> None:
+    acme = await populate(api, "acme")
+    admin = acme.headers[Role.TENANT_ADMIN]
+    silent = await api.create("/devices", {"name": "acme-ac-2", "profile_id": acme.profile_id}, admin)
+    api.services.connectivity.activity({acme.device_id: api.clock.now})
+    active = await api.call("GET", "/devices?status=active", admin)
+    assert [d["id"] for d in active.json()["items"]] == [acme.device_id] and active.json()["total"] == 1
+    never = await api.call("GET", "/devices?status=never-seen", admin)
+    assert [d["id"] for d in never.json()["items"]] == [silent["device"]["id"]]
+    assert_problem(await api.call("GET", "/devices?status=asleep", admin), 422)

@@ -16,6 +16,7 @@ from openiiot.api.schemas.devices import (
     DevicePublic,
     DeviceUpdate,
 )
+from openiiot.domain.connectivity import Status
 from openiiot.services.provisioning import MAX_FILE_BYTES
 
 router = APIRouter(prefix="/devices", tags=["devices"], responses=PROBLEM_RESPONSES)
@@ -28,12 +29,27 @@ def list_devices(
     search: Annotated[str | None, Query(max_length=200, description="Part of the name or label")] = None,
     profile_id: str | None = None,
     asset_id: str | None = None,
+    status: Annotated[
+        Status | None,
+        Query(description="Connectivity status: active, connected-inactive, disconnected or never-seen"),
+    ] = None,
     offset: OffsetQuery = 0,
     limit: LimitQuery = 100,
 ) -> Page[DevicePublic]:
     """Devices of the caller's tenant matching the filters, with the total count of matches."""
+    ids = (
+        None
+        if status is None
+        else set(services.connectivity.device_ids_with_status(principal, status, limit=10_000_000))
+    )
     page = services.devices.search(
-        principal, search=search, profile_id=profile_id, asset_id=asset_id, offset=offset, limit=limit
+        principal,
+        search=search,
+        profile_id=profile_id,
+        asset_id=asset_id,
+        ids=ids,
+        offset=offset,
+        limit=limit,
     )
     items = [DevicePublic.model_validate(d) for d in page.items]
     return Page(items=items, offset=offset, limit=limit, total=page.total)
