@@ -12,6 +12,7 @@ from openiiot.web import (
     routes_auth,
     routes_commands,
     routes_device,
+    routes_energy,
     routes_fleet,
     routes_sharing,
     routes_workorders,
@@ -39,6 +40,7 @@ def install_console(app: FastAPI, clock: Clock | None = None) -> None:
         routes_commands,
         routes_workorders,
         routes_sharing,
+        routes_energy,
     ):
         app.include_router(module.router)
     app.include_router(_fallback)
