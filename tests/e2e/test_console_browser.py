@@ -218,6 +218,10 @@ def test_sign_in_fleet_live_value_alarm_and_chinese(console: Console, page: Any)
     page.click("nav >> text=Work orders")
     expect(page.locator("#workorders")).to_contain_text("High pressure")
     page.screenshot(path=str(SCREENSHOTS / "workorders.png"), full_page=True)
+    for nav, title, shot in (("Energy", "Energy", "energy.png"), ("Condition", "Condition", "condition.png")):
+        page.click(f"nav >> text={nav}")
+        expect(page.locator("h1")).to_have_text(title)
+        page.screenshot(path=str(SCREENSHOTS / shot), full_page=True)
 
     page.click("nav >> text=Sites and assets")
     expect(page.locator("text=Compressor station")).to_be_visible()

@@ -89,3 +89,32 @@ async def test_no_station_says_how_to_get_one(api: Api) -> None:
     page = await viewer.get("/console/energy")
     assert page.status_code == 200 and "No compressed-air station yet" in page.text
     assert (await viewer.get("/console/energy?asset=nope")).status_code == 200
+
+
+async def test_condition_page_lists_monitored_machines_worst_first(api: Api) -> None:
+    acme = await populate(api, "acme")
+    admin = acme.headers[Role.TENANT_ADMIN]
+    robots = [
+        (await api.create("/devices", {"name": n, "profile_id": acme.profile_id}, admin))["device"]["id"]
+        for n in ("robot-healthy", "robot-worn")
+    ]
+    batch = TelemetryBatch()
+    now = api.clock.now
+    for device_id, health, rul, score in ((robots[0], 0.95, 8000.0, 0.2), (robots[1], 0.31, 120.0, 2.4)):
+        batch.add(device_id, "cm.health_index", now - 60_000, health)
+        batch.add(device_id, "cm.rul_h", now - 60_000, rul)
+        batch.add(device_id, "cm.anomaly_score", now - 60_000, score)
+    api.telemetry.append(batch)
+    viewer = await console_login(api, "acme-viewer")
+    page = await viewer.get("/console/condition")
+    assert page.status_code == 200, page.text
+    table = page.text.split('id="machines"')[1]
+    assert table.index("robot-worn") < table.index("robot-healthy")  # worst health first
+    assert "120 h" in table and "0.31" in table
+    counts = page.text.split('id="condition-counts"')[1].split("</section>")[0]
+    assert ">2<" in counts and counts.count(">1<") == 2  # monitored, anomalous now, health below 0.4
+    other = await populate(api, "globex")
+    assert (
+        "robot-worn" not in (await (await console_login(api, "globex-viewer")).get("/console/condition")).text
+    )
+    assert other.tenant_id

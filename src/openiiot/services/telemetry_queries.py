@@ -103,6 +103,20 @@ class TelemetryQueryService:
         target = self._target(principal, device_id)
         return self._store.latest([target.device.id], wanted).get(target.device.id, {})
 
+    def latest_of_fleet(self, principal: Principal, keys: Sequence[str]) -> dict[str, dict[str, LatestValue]]:
+        """The newest value of these keys for every device of the caller's tenant(s) that has one: one
+        query for the devices in scope and one for the values (fleet views such as machine health)."""
+        require_reader(principal)
+        wanted = parse_keys(keys)
+        if not wanted:
+            raise ValidationFailed("name the keys", field="keys")
+        with self._uow() as uow:
+            ids = [placement[0] for placement in uow.devices.placements(scope_of(principal))]
+        if not ids:
+            return {}
+        found = self._store.latest(ids, wanted)
+        return {device_id: values for device_id, values in found.items() if values}
+
     def raw(
         self,
         principal: Principal,

@@ -11,6 +11,7 @@ from openiiot.web import (
     routes_alarms,
     routes_auth,
     routes_commands,
+    routes_condition,
     routes_device,
     routes_energy,
     routes_fleet,
@@ -41,6 +42,7 @@ def install_console(app: FastAPI, clock: Clock | None = None) -> None:
         routes_workorders,
         routes_sharing,
         routes_energy,
+        routes_condition,
     ):
         app.include_router(module.router)
     app.include_router(_fallback)
