@@ -23,6 +23,7 @@ from openiiot.connectivity.http.device_api import create_device_router
 from openiiot.connectivity.mqtt.broker import BrokerRunConfig, EmbeddedBroker
 from openiiot.connectivity.mqtt.broker_metrics import BrokerStatsCollector
 from openiiot.connectivity.mqtt.consumer import MqttIngestConsumer
+from openiiot.connectivity.mqtt.dynsec import DynsecAccounts, parse_broker_url
 from openiiot.connectivity.mqtt.publisher import MqttPlatformPublisher
 from openiiot.connectivity.mqtt.topics import rpc_request_topic
 from openiiot.connectivity.notify.mqtt import (
@@ -115,6 +116,7 @@ class Platform:
     database_url: str
     extra_routers: list[APIRouter] = field(default_factory=list)
     broker: EmbeddedBroker | None = None
+    broker_accounts: DynsecAccounts | None = None  # external Mosquitto (OPENIIOT_MQTT_URL)
     consumer: MqttIngestConsumer | None = None
     publisher: MqttPlatformPublisher | None = None
     jobs: list[PeriodicJob] = field(default_factory=list)
@@ -143,12 +145,16 @@ class Platform:
                 )
             )
             self.broker.start()
+            host, port, username, password = s.mqtt_host, s.mqtt_port, SERVICE_USERNAME, self.service_password
         else:
-            raise ConfigurationError("external brokers (OPENIIOT_MQTT_URL) arrive with production mode")
+            if self.broker_accounts is None:
+                raise ConfigurationError("OPENIIOT_MQTT_URL is set but the platform was built without it")
+            # fails fast: unreachable broker, wrong credentials, dynamic-security plugin not loaded
+            self.broker_accounts.start()
+            url = self.broker_accounts.url
+            host, port, username, password = url.host, url.port, url.username, url.password
         self.ingest.start()
-        self.publisher = MqttPlatformPublisher(
-            host=s.mqtt_host, port=s.mqtt_port, username=SERVICE_USERNAME, password=self.service_password
-        )
+        self.publisher = MqttPlatformPublisher(host=host, port=port, username=username, password=password)
         self.publisher.start()
         if self.commands is not None and self.connectivity is not None:
             publisher = self.publisher
@@ -159,10 +165,10 @@ class Platform:
                 self.connectivity.is_connected,
             )
         self.consumer = MqttIngestConsumer(
-            host=s.mqtt_host,
-            port=s.mqtt_port,
-            username=SERVICE_USERNAME,
-            password=self.service_password,
+            host=host,
+            port=port,
+            username=username,
+            password=password,
             submit=self.ingest.submit,
             clock=self.clock,
             on_session=self._session_changed,
@@ -234,12 +240,16 @@ class Platform:
             self.publisher.stop()
         if self.broker is not None:
             self.broker.stop()
+        if self.broker_accounts is not None:
+            self.broker_accounts.stop()
         self.telemetry.close()
 
 
 def build_platform(settings: Settings) -> Platform:
     """Create the data directory, apply migrations, open the stores and wire the services."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # a malformed OPENIIOT_MQTT_URL fails here, before anything is opened; the broker is checked at start
+    broker_accounts = DynsecAccounts(parse_broker_url(settings.mqtt_url)) if settings.mqtt_url else None
     secret_values = load_or_create_secrets(settings.data_dir)
     database_url = settings.database_url or sqlite_url(settings.sqlite_path)
     try:
@@ -322,6 +332,7 @@ def build_platform(settings: Settings) -> Platform:
         connectivity=connectivity,
         commands=commands,
         attachments=FileAttachmentStore(settings.data_dir / "attachments"),
+        broker_accounts=broker_accounts,
     )
     workorders_box.append(services.workorders)
     lookup = open_credential_lookup(database_url)
@@ -343,6 +354,7 @@ def build_platform(settings: Settings) -> Platform:
         notifications=notifications,
         connectivity=connectivity,
         commands=commands,
+        broker_accounts=broker_accounts,
     )
     return platform
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-import socket
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -161,10 +160,10 @@ class DynsecClient:
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
-        client.reconnect_delay_set(0.1, 2)
+        client.reconnect_delay_set(0.1, 2)  # type: ignore[arg-type]
         try:
             client.connect(url.host, url.port, keepalive=30)
-        except (OSError, socket.timeout) as exc:
+        except (TimeoutError, OSError) as exc:
             raise ConfigurationError(
                 f"cannot reach {where}: {exc}; check host and port and that Mosquitto runs"
             ) from exc
@@ -236,7 +235,7 @@ class DynsecClient:
         with self._state:
             for response in body.get("responses", []):
                 correlation = response.get("correlationData")
-                if correlation is not None:
+                if correlation is not None and str(correlation).startswith(self._client_id):
                     self._responses[str(correlation)] = response
             self._state.notify_all()
 
@@ -255,7 +254,8 @@ class DynsecClient:
         with self._request_lock:
             tagged = []
             for command in commands:
-                tagged.append({**command, "correlationData": f"c{next(self._ids)}"})
+                # every admin connection receives every response: the tag must be unique to this client
+                tagged.append({**command, "correlationData": f"{self._client_id}-{next(self._ids)}"})
             wanted = [c["correlationData"] for c in tagged]
             client.publish(CONTROL_TOPIC, orjson.dumps({"commands": tagged}), qos=1)
             with self._state:
