@@ -146,15 +146,20 @@ class Platform:
             )
             self.broker.start()
             host, port, username, password = s.mqtt_host, s.mqtt_port, SERVICE_USERNAME, self.service_password
+            tls = False
         else:
-            if self.broker_accounts is None:
-                raise ConfigurationError("OPENIIOT_MQTT_URL is set but the platform was built without it")
-            # fails fast: unreachable broker, wrong credentials, dynamic-security plugin not loaded
-            self.broker_accounts.start()
-            url = self.broker_accounts.url
+            url = parse_broker_url(s.mqtt_url)
+            if self.broker_accounts is not None:
+                # fails fast: unreachable broker, wrong credentials, dynamic-security plugin not loaded
+                self.broker_accounts.start()
+            # with OPENIIOT_MQTT_AUTH=http the broker asks our HTTP hooks about devices; the consumer's
+            # login below still fails fast on a wrong address or credentials
             host, port, username, password = url.host, url.port, url.username, url.password
+            tls = url.tls
         self.ingest.start()
-        self.publisher = MqttPlatformPublisher(host=host, port=port, username=username, password=password)
+        self.publisher = MqttPlatformPublisher(
+            host=host, port=port, username=username, password=password, tls=tls
+        )
         self.publisher.start()
         if self.commands is not None and self.connectivity is not None:
             publisher = self.publisher
@@ -169,6 +174,7 @@ class Platform:
             port=port,
             username=username,
             password=password,
+            tls=tls,
             submit=self.ingest.submit,
             clock=self.clock,
             on_session=self._session_changed,
@@ -249,7 +255,10 @@ def build_platform(settings: Settings) -> Platform:
     """Create the data directory, apply migrations, open the stores and wire the services."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # a malformed OPENIIOT_MQTT_URL fails here, before anything is opened; the broker is checked at start
-    broker_accounts = DynsecAccounts(parse_broker_url(settings.mqtt_url)) if settings.mqtt_url else None
+    broker_url = parse_broker_url(settings.mqtt_url) if settings.mqtt_url else None
+    broker_accounts = (
+        DynsecAccounts(broker_url) if broker_url is not None and settings.mqtt_auth == "dynsec" else None
+    )
     secret_values = load_or_create_secrets(settings.data_dir)
     database_url = settings.database_url or sqlite_url(settings.sqlite_path)
     try:

@@ -14,7 +14,12 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from tests.integration.mosquitto_fixtures import Mosquitto, mosquitto  # noqa: F401 - the fixture
+from tests.integration.mosquitto_fixtures import (  # noqa: F401 - the fixture
+    Mosquitto,
+    mosquitto,
+    start_mosquitto,
+    stop_mosquitto,
+)
 from typer.testing import CliRunner
 
 from openiiot.api.app import create_app
@@ -295,3 +300,35 @@ async def test_broker_sync_repairs_drift_made_by_hand(
         assert "No drift found." in again.output
     finally:
         admin.close()
+
+
+async def test_with_http_auth_the_platform_manages_no_accounts_and_still_ingests(tmp_path: Path) -> None:
+    # a broker that checks devices some other way (EMQX/VerneMQ asking our HTTP hooks); here a plain
+    # Mosquitto that lets anyone in stands for it
+    broker = start_mosquitto(tmp_path / "plain", dynsec=False, extra_conf="allow_anonymous true")
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        mqtt_url=f"mqtt://platform:pw@127.0.0.1:{broker.port}",
+        mqtt_auth="http",
+    )
+    built = build_platform(settings)
+    try:
+        built.start()
+        assert built.broker_accounts is None and built.broker is None
+        built.services.auth.ensure_admin("admin", PASSWORD)
+        transport = httpx.ASGITransport(app=create_app(built))
+        async with httpx.AsyncClient(transport=transport, base_url="http://platform") as api:
+            token = await api.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORD})
+            api.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+            [(device_id, device_token)] = await provision(api, ["C1"])
+            device = Device(broker.port, device_id, device_token)
+            try:
+                device.publish(
+                    f"v1/devices/{device_id}/telemetry", {"ts": TS, "values": {"pressure_bar": 2.5}}
+                )
+                await wait_value(api, device_id, {"ts": TS, "value": 2.5})
+            finally:
+                device.close()
+    finally:
+        built.stop()
+        stop_mosquitto(broker)

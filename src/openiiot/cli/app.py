@@ -84,7 +84,14 @@ def serve(
     def announce(platform: Platform) -> None:
         generated = ensure_admin(platform, settings.admin_password)
         base = f"http://{settings.http_host}:{settings.http_port}"
-        console.print(f"OpenIIoT API: {base}/docs   MQTT: {settings.mqtt_host}:{settings.mqtt_port}")
+        mqtt_at = (
+            f"{platform.broker_accounts.url.address} (external)"
+            if platform.broker_accounts is not None
+            else f"{settings.mqtt_host}:{settings.mqtt_port}"
+            if settings.mqtt_url is None
+            else "external broker (OPENIIOT_MQTT_URL)"
+        )
+        console.print(f"OpenIIoT API: {base}/docs   MQTT: {mqtt_at}")
         if generated:
             console.print(f"Created platform admin: user [bold]admin[/], password [bold]{generated}[/]")
 

@@ -84,6 +84,7 @@ class MqttIngestConsumer:
         client_id: str | None = None,
         share_group: str | None = None,
         keepalive_s: int = 30,
+        tls: bool = False,
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 30.0,
         drain_timeout_s: float = 10.0,
@@ -112,6 +113,8 @@ class MqttIngestConsumer:
             CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False, manual_ack=True
         )
         self._client.username_pw_set(username, password)
+        if tls:
+            self._client.tls_set()  # the system's CA certificates (OPENIIOT_MQTT_URL=mqtts://...)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_connect_fail = self._on_connect_fail
