@@ -332,3 +332,29 @@ async def test_with_http_auth_the_platform_manages_no_accounts_and_still_ingests
     finally:
         built.stop()
         stop_mosquitto(broker)
+
+
+async def test_a_broker_that_is_down_refuses_device_changes_and_nothing_drifts(
+    platform: Platform,
+    api: httpx.AsyncClient,
+    mosquitto: Mosquitto,  # noqa: F811
+) -> None:
+    [(a_id, a_token)] = await provision(api, ["A"])
+    tenant_id = (await api.get(f"/api/v1/devices/{a_id}")).json()["tenant_id"]
+    profile_id = (await api.get(f"/api/v1/devices/{a_id}")).json()["profile_id"]
+    stop_mosquitto(mosquitto)
+    created = await api.post(
+        "/api/v1/devices", json={"tenant_id": tenant_id, "name": "B", "profile_id": profile_id}
+    )
+    assert created.status_code == 503, created.text
+    assert "retry" in created.json()["detail"]
+    assert (await api.post(f"/api/v1/devices/{a_id}/credentials/rotate")).status_code == 503
+    assert (await api.post(f"/api/v1/devices/{a_id}/disable")).status_code == 503
+    # the device table is as it was: no device B, A enabled, A's token unchanged (HTTP device API)
+    names = [d["name"] for d in (await api.get("/api/v1/devices")).json()["items"]]
+    assert names == ["A"]
+    assert (await api.get(f"/api/v1/devices/{a_id}")).json()["disabled"] is False
+    posted = await api.post(
+        f"/api/v1/device/{a_id}/telemetry", json={"pressure_bar": 1.5}, headers={"X-Device-Token": a_token}
+    )
+    assert posted.status_code == 200, posted.text
