@@ -175,6 +175,8 @@ class Platform:
             username=username,
             password=password,
             tls=tls,
+            # Mosquitto publishes its log (client connects and disconnects) with `log_dest topic`
+            session_log=self.broker_accounts is not None,
             submit=self.ingest.submit,
             clock=self.clock,
             on_session=self._session_changed,

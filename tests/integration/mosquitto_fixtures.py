@@ -80,7 +80,11 @@ def start_mosquitto(directory: Path, *, dynsec: bool = True, extra_conf: str = "
         f"listener {port} 127.0.0.1",
         "persistence false",
         f"log_dest file {directory / 'mosquitto.log'}",
-        "log_type all",
+        "log_dest topic",  # device sessions for the platform's connectivity (session_log.py)
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+        "log_type information",
     ]
     if os.geteuid() == 0:
         lines.append(f"user {getpass.getuser()}")  # otherwise it drops to `mosquitto` and cannot save
@@ -92,9 +96,7 @@ def start_mosquitto(directory: Path, *, dynsec: bool = True, extra_conf: str = "
     conf = directory / "mosquitto.conf"
     conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with (directory / "stderr.txt").open("wb") as stderr:
-        process = subprocess.Popen(
-            [_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=stderr
-        )
+        process = subprocess.Popen([_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=stderr)
     broker = Mosquitto(port=port, directory=directory, process=process)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

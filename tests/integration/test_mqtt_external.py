@@ -358,3 +358,54 @@ async def test_a_broker_that_is_down_refuses_device_changes_and_nothing_drifts(
         f"/api/v1/device/{a_id}/telemetry", json={"pressure_bar": 1.5}, headers={"X-Device-Token": a_token}
     )
     assert posted.status_code == 200, posted.text
+
+
+async def test_sessions_come_from_the_broker_log_and_commands_reach_the_device_over_mqtt(
+    platform: Platform,
+    api: httpx.AsyncClient,
+    mosquitto: Mosquitto,  # noqa: F811
+) -> None:
+    tenant = (await api.post("/api/v1/tenants", json={"name": "Acme Air"})).json()
+    method = {"name": "set_pressure_setpoint", "params": [{"name": "setpoint_bar", "type": "number"}],
+              "timeout_s": 30}  # fmt: skip
+    profile = await api.post(
+        "/api/v1/device-profiles", json={"tenant_id": tenant["id"], "name": "compressor", "methods": [method]}
+    )
+    assert profile.status_code == 201, profile.text
+    created = await api.post(
+        "/api/v1/devices", json={"tenant_id": tenant["id"], "name": "C1", "profile_id": profile.json()["id"]}
+    )
+    device_id, token = created.json()["device"]["id"], created.json()["access_token"]
+
+    async def connected() -> Any:
+        return (await api.get(f"/api/v1/devices/{device_id}/connectivity")).json()["connected"]
+
+    device = Device(mosquitto.port, device_id, token)
+    try:
+        assert device.subscribe(f"v1/devices/{device_id}/rpc/request/+")[0].value == 1
+        deadline = time.monotonic() + 10
+        while not await connected():
+            assert time.monotonic() < deadline, "the platform never saw the device connect"
+            await asyncio.sleep(0.05)
+        r = await api.post(
+            f"/api/v1/devices/{device_id}/commands",
+            json={"method": "set_pressure_setpoint", "params": {"setpoint_bar": 6.8}},
+        )
+        assert r.status_code == 201, r.text
+        topic, payload, _ = wait_for(lambda: device.received and device.received[0], 10, "the command")
+        assert json.loads(payload) == {"method": "set_pressure_setpoint", "params": {"setpoint_bar": 6.8}}
+        rpc_id = topic.rsplit("/", 1)[1]
+        device.publish(f"v1/devices/{device_id}/rpc/response/{rpc_id}", {"result": {"applied_bar": 6.8}})
+        deadline = time.monotonic() + 10
+        while (command := (await api.get(f"/api/v1/commands/{r.json()['id']}")).json())[
+            "state"
+        ] != "SUCCEEDED":
+            assert time.monotonic() < deadline, f"the command is {command['state']}"
+            await asyncio.sleep(0.05)
+        assert command["result"] == {"applied_bar": 6.8}
+    finally:
+        device.close()
+    deadline = time.monotonic() + 10
+    while await connected():
+        assert time.monotonic() < deadline, "the platform never saw the device leave"
+        await asyncio.sleep(0.05)

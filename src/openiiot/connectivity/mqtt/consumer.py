@@ -21,6 +21,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from openiiot.connectivity.mqtt.session_log import SESSION_LOG_TOPIC, MosquittoSessionTracker
 from openiiot.connectivity.mqtt.topics import (
     BROKER_STATS_TOPIC,
     CONNECTIVITY_TOPIC,
@@ -85,6 +86,7 @@ class MqttIngestConsumer:
         share_group: str | None = None,
         keepalive_s: int = 30,
         tls: bool = False,
+        session_log: bool = False,
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 30.0,
         drain_timeout_s: float = 10.0,
@@ -99,6 +101,12 @@ class MqttIngestConsumer:
         # `$share/{group}/` lets several ingest workers split one subscription on brokers that support it
         # (Mosquitto, EMQX); amqtt 0.12 does not, so the embedded broker uses a single consumer
         self._prefix = f"$share/{share_group}/" if share_group else ""
+        # an external Mosquitto announces no sessions; its log lines on `$SYS/broker/log/N` do
+        self._session_log = (
+            MosquittoSessionTracker(on_session, clock.now_ms, frozenset({username}))
+            if session_log and on_session is not None
+            else None
+        )
         self.client_id = client_id or default_client_id(password)
         self._backoff = ReconnectBackoff(reconnect_min_s, reconnect_max_s)
         self._lock = threading.Lock()
@@ -156,7 +164,7 @@ class MqttIngestConsumer:
             (CONNECTIVITY_TOPIC, 1),
             (self._prefix + wildcard_filter(TopicKind.RPC_RESPONSE), 1),
             (RPC_DELIVERED_TOPIC, 1),
-        ]
+        ] + ([(SESSION_LOG_TOPIC, 0)] if self._session_log is not None else [])
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
@@ -199,7 +207,10 @@ class MqttIngestConsumer:
         parsed = parse_topic(msg.topic)
         channel = _CHANNELS.get(parsed.kind) if parsed is not None else None
         if parsed is None or channel is None:
-            if msg.topic == BROKER_STATS_TOPIC:
+            if msg.topic == SESSION_LOG_TOPIC:
+                if self._session_log is not None:
+                    self._session_log.feed(msg.payload.decode("utf-8", "replace"))
+            elif msg.topic == BROKER_STATS_TOPIC:
                 self.broker_stats = orjson.loads(msg.payload)
             elif msg.topic == CONNECTIVITY_TOPIC:
                 self._session_changed(msg.payload)

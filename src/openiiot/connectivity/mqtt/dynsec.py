@@ -109,11 +109,14 @@ def device_acls(device_id: str) -> list[dict[str, Any]]:
 
 
 def service_acls() -> list[dict[str, Any]]:
-    """What the platform's own clients need: every device topic and its `$platform/` topics."""
+    """What the platform's own clients need: every device topic, its `$platform/` topics, the broker log."""
     acls = []
     for topic in ("#", "$platform/#"):
         for acltype in ("publishClientSend", "publishClientReceive", "subscribePattern"):
             acls.append({"acltype": acltype, "topic": topic, "allow": True})
+    # the broker's log (`log_dest topic`): device sessions opening and closing (session_log.py)
+    for acltype in ("publishClientReceive", "subscribePattern"):
+        acls.append({"acltype": acltype, "topic": "$SYS/broker/log/#", "allow": True})
     return acls
 
 
