@@ -116,7 +116,7 @@ class DeviceService:
                 details={"name": device.name, "profile_id": device.profile_id},
             )
             if self._broker is not None:
-                self._broker.device_credentials_set([(device.id, token, device.disabled)])
+                self._broker.devices_created([(device.id, token, device.disabled)])
             uow.commit()
         log.info("device created", extra={"device_id": device.id, "user_id": principal.user_id})
         return ProvisionedDevice(device=device, access_token=token)

@@ -69,8 +69,12 @@ class BrokerAccounts(Protocol):
     token exists: the platform stores digests only.
     """
 
+    def devices_created(self, devices: Sequence[tuple[str, str, bool]]) -> None:
+        """Create the accounts of new devices: (device id, access token, disabled) each."""
+        ...
+
     def device_credentials_set(self, devices: Sequence[tuple[str, str, bool]]) -> None:
-        """Create or update the accounts of (device id, access token, disabled)."""
+        """Create or update the accounts of (device id, access token, disabled): a rotated token."""
         ...
 
     def device_disabled(self, device_id: str, disabled: bool) -> None:

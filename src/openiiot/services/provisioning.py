@@ -176,7 +176,7 @@ class ProvisioningService:
                 uow.devices.add(device)
                 report.created.append(CreatedRow(number, device.id, device.name, token))
             if self._broker is not None and new_devices:
-                self._broker.device_credentials_set([(d.id, t, d.disabled) for _, d, t in new_devices])
+                self._broker.devices_created([(d.id, t, d.disabled) for _, d, t in new_devices])
             uow.commit()
         for _, device, _ in new_devices:
             self._on_device_changed(device.id)

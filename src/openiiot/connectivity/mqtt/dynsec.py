@@ -37,7 +37,7 @@ RESPONSE_TOPIC = "$CONTROL/dynamic-security/v1/response"
 SERVICE_ROLE = "openiiot-service"
 DEVICE_ROLE_PREFIX = "openiiot-device-"
 DEVICE_TEXTNAME = "openiiot device"  # marks the clients this platform owns (sync never touches others)
-_BATCH = 100  # commands per request (bulk provisioning)
+_BATCH = 20  # commands per request: the broker does nothing else while it runs them (decision 0014)
 _PAGE = 1000
 PLUGIN_HINT = (
     "load the plugin in mosquitto.conf: `plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so` "
@@ -445,8 +445,38 @@ class DynsecAccounts:
 
     # -- the port (services/ports.BrokerAccounts) ------------------------------------------------
 
+    def devices_created(self, devices: Sequence[tuple[str, str, bool]]) -> None:
+        """New clients: (device id, plaintext token, disabled) each.
+
+        Two commands per device (role, client), because the plugin rewrites its whole JSON file after
+        every command (decision 0014: provisioning slows down as the device count grows).
+        """
+        commands: list[dict[str, Any]] = []
+        for device_id, token, disabled in devices:
+            role = device_role(device_id)
+            commands.append(
+                {
+                    "command": "createRole",
+                    "rolename": role,
+                    "textname": DEVICE_TEXTNAME,
+                    "acls": device_acls(device_id),
+                }
+            )
+            commands.append(
+                {
+                    "command": "createClient",
+                    "username": device_id,
+                    "password": token,
+                    "textname": DEVICE_TEXTNAME,
+                    "roles": [{"rolename": role}],
+                }
+            )
+            if disabled:
+                commands.append({"command": "disableClient", "username": device_id})
+        self._checked(commands, tolerate=())
+
     def device_credentials_set(self, devices: Sequence[tuple[str, str, bool]]) -> None:
-        """Create or update clients: (device id, plaintext token, disabled) each."""
+        """Create or update clients: (device id, plaintext token, disabled) each (rotation)."""
         commands = [c for device in devices for c in _device_commands(*device)]
         self._checked(commands, tolerate=_CLIENT_EXISTS + _ROLE_EXISTS)
 
