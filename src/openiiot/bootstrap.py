@@ -23,6 +23,7 @@ from openiiot.connectivity.http.device_api import create_device_router
 from openiiot.connectivity.mqtt.broker import BrokerRunConfig, EmbeddedBroker
 from openiiot.connectivity.mqtt.broker_metrics import BrokerStatsCollector
 from openiiot.connectivity.mqtt.consumer import MqttIngestConsumer
+from openiiot.connectivity.mqtt.dynsec import DynsecAccounts, parse_broker_url
 from openiiot.connectivity.mqtt.publisher import MqttPlatformPublisher
 from openiiot.connectivity.mqtt.topics import rpc_request_topic
 from openiiot.connectivity.notify.mqtt import (
@@ -116,6 +117,7 @@ class Platform:
     database_url: str
     extra_routers: list[APIRouter] = field(default_factory=list)
     broker: EmbeddedBroker | None = None
+    broker_accounts: DynsecAccounts | None = None  # external Mosquitto (OPENIIOT_MQTT_URL)
     consumer: MqttIngestConsumer | None = None
     publisher: MqttPlatformPublisher | None = None
     jobs: list[PeriodicJob] = field(default_factory=list)
@@ -145,11 +147,20 @@ class Platform:
                 )
             )
             self.broker.start()
+            host, port, username, password = s.mqtt_host, s.mqtt_port, SERVICE_USERNAME, self.service_password
+            tls = False
         else:
-            raise ConfigurationError("external brokers (OPENIIOT_MQTT_URL) arrive with production mode")
+            url = parse_broker_url(s.mqtt_url)
+            if self.broker_accounts is not None:
+                # fails fast: unreachable broker, wrong credentials, dynamic-security plugin not loaded
+                self.broker_accounts.start()
+            # with OPENIIOT_MQTT_AUTH=http the broker asks our HTTP hooks about devices; the consumer's
+            # login below still fails fast on a wrong address or credentials
+            host, port, username, password = url.host, url.port, url.username, url.password
+            tls = url.tls
         self.ingest.start()
         self.publisher = MqttPlatformPublisher(
-            host=s.mqtt_host, port=s.mqtt_port, username=SERVICE_USERNAME, password=self.service_password
+            host=host, port=port, username=username, password=password, tls=tls
         )
         self.publisher.start()
         if self.commands is not None and self.connectivity is not None:
@@ -161,10 +172,13 @@ class Platform:
                 self.connectivity.is_connected,
             )
         self.consumer = MqttIngestConsumer(
-            host=s.mqtt_host,
-            port=s.mqtt_port,
-            username=SERVICE_USERNAME,
-            password=self.service_password,
+            host=host,
+            port=port,
+            username=username,
+            password=password,
+            tls=tls,
+            # Mosquitto publishes its log (client connects and disconnects) with `log_dest topic`
+            session_log=self.broker_accounts is not None,
             submit=self.ingest.submit,
             clock=self.clock,
             on_session=self._session_changed,
@@ -247,6 +261,8 @@ class Platform:
             self.publisher.stop()
         if self.broker is not None:
             self.broker.stop()
+        if self.broker_accounts is not None:
+            self.broker_accounts.stop()
         self.telemetry.close()
         if isinstance(self.leader, PostgresLeaderLock):
             self.leader.close()
@@ -255,6 +271,11 @@ class Platform:
 def build_platform(settings: Settings) -> Platform:
     """Create the data directory, apply migrations, open the stores and wire the services."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # a malformed OPENIIOT_MQTT_URL fails here, before anything is opened; the broker is checked at start
+    broker_url = parse_broker_url(settings.mqtt_url) if settings.mqtt_url else None
+    broker_accounts = (
+        DynsecAccounts(broker_url) if broker_url is not None and settings.mqtt_auth == "dynsec" else None
+    )
     secret_values = load_or_create_secrets(settings.data_dir)
     database_url = settings.database_url or sqlite_url(settings.sqlite_path)
     try:
@@ -337,6 +358,7 @@ def build_platform(settings: Settings) -> Platform:
         connectivity=connectivity,
         commands=commands,
         attachments=FileAttachmentStore(settings.data_dir / "attachments"),
+        broker_accounts=broker_accounts,
     )
     workorders_box.append(services.workorders)
     lookup = open_credential_lookup(database_url)
@@ -359,6 +381,7 @@ def build_platform(settings: Settings) -> Platform:
         connectivity=connectivity,
         commands=commands,
         leader=PostgresLeaderLock(database_url) if is_postgres_url(database_url) else SingleProcess(),
+        broker_accounts=broker_accounts,
     )
     return platform
 

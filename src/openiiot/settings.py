@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,7 +24,16 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="Metadata database URL; unset = SQLite file in the data directory"
     )
-    mqtt_url: str | None = Field(None, description="External broker URL; unset = embedded amqtt broker")
+    mqtt_url: str | None = Field(
+        None,
+        description="External broker mqtt://USER:PASSWORD@HOST:PORT (the platform's own user); "
+        "unset = embedded amqtt broker",
+    )
+    mqtt_auth: Literal["dynsec", "http"] = Field(
+        "dynsec",
+        description="How the external broker checks devices: dynsec = the platform manages Mosquitto "
+        "dynamic-security clients; http = the broker asks /api/v1/device/broker/* (EMQX, VerneMQ)",
+    )
     jwt_secret: str | None = Field(
         None,
         description="Secret signing user tokens; unset in embedded mode = generated once in the data dir",

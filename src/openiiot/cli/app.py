@@ -12,6 +12,7 @@ from rich.console import Console
 
 from openiiot.api.app import create_app
 from openiiot.bootstrap import Platform, build_platform, check_port_free
+from openiiot.cli.broker import app as broker_app
 from openiiot.cli.devices import app as devices_app
 from openiiot.cli.sim import app as sim_app
 from openiiot.domain.errors import ConfigurationError
@@ -20,6 +21,7 @@ from openiiot.settings import Settings, load_settings
 app = typer.Typer(help="OpenIIoT — open-source industrial internet platform.", no_args_is_help=True)
 app.add_typer(devices_app, name="devices")
 app.add_typer(sim_app, name="sim")
+app.add_typer(broker_app, name="broker")
 console = Console()
 
 
@@ -82,7 +84,14 @@ def serve(
     def announce(platform: Platform) -> None:
         generated = ensure_admin(platform, settings.admin_password)
         base = f"http://{settings.http_host}:{settings.http_port}"
-        console.print(f"OpenIIoT API: {base}/docs   MQTT: {settings.mqtt_host}:{settings.mqtt_port}")
+        mqtt_at = (
+            f"{platform.broker_accounts.url.address} (external)"
+            if platform.broker_accounts is not None
+            else f"{settings.mqtt_host}:{settings.mqtt_port}"
+            if settings.mqtt_url is None
+            else "external broker (OPENIIOT_MQTT_URL)"
+        )
+        console.print(f"OpenIIoT API: {base}/docs   MQTT: {mqtt_at}")
         if generated:
             console.print(f"Created platform admin: user [bold]admin[/], password [bold]{generated}[/]")
 

@@ -13,7 +13,13 @@ from openiiot.domain.model import AttributeScope, Device, Principal, Role
 from openiiot.services.audit import record
 from openiiot.services.authorization import require_reader, require_role, scope_of, target_tenant
 from openiiot.services.changes import apply_changes
-from openiiot.services.ports import Clock, TelemetryStore, UnitOfWork, UnitOfWorkFactory
+from openiiot.services.ports import (
+    BrokerAccounts,
+    Clock,
+    TelemetryStore,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +77,13 @@ class DeviceService:
         telemetry: TelemetryStore,
         clock: Clock,
         on_device_changed: Callable[[str], None],
+        broker: BrokerAccounts | None = None,
     ) -> None:
         self._uow = uow
         self._telemetry = telemetry
         self._clock = clock
         self._on_device_changed = on_device_changed
+        self._broker = broker  # an external broker's device accounts; None with the embedded broker
 
     def create(
         self, principal: Principal, values: Mapping[str, Any], tenant_id: str | None = None
@@ -107,6 +115,8 @@ class DeviceService:
                 tenant_id=owner,
                 details={"name": device.name, "profile_id": device.profile_id},
             )
+            if self._broker is not None:
+                self._broker.devices_created([(device.id, token, device.disabled)])
             uow.commit()
         log.info("device created", extra={"device_id": device.id, "user_id": principal.user_id})
         return ProvisionedDevice(device=device, access_token=token)
@@ -173,6 +183,8 @@ class DeviceService:
                 tenant_id=device.tenant_id,
                 details=changed,
             )
+            if self._broker is not None and device.disabled != current.disabled:
+                self._broker.device_disabled(device_id, device.disabled)
             uow.commit()
         self._on_device_changed(device_id)
         return device
@@ -201,6 +213,9 @@ class DeviceService:
                 device_id,
                 tenant_id=device.tenant_id,
             )
+            if self._broker is not None:
+                # also recreates a lost broker account (`openiiot broker sync` reports those)
+                self._broker.device_credentials_set([(device_id, token, device.disabled)])
             uow.commit()
         self._on_device_changed(device_id)
         log.warning(
@@ -227,6 +242,8 @@ class DeviceService:
             for attribute in uow.attributes.list(device_id):
                 uow.attributes.delete(device_id, AttributeScope(attribute.scope), attribute.key)
             uow.devices.delete(scope_of(principal), device_id)
+            if self._broker is not None:
+                self._broker.device_deleted(device_id)
             uow.commit()
         self._telemetry.delete_device(device_id)
         self._on_device_changed(device_id)

@@ -17,7 +17,13 @@ from openiiot.services.devices import DeviceService
 from openiiot.services.grants import GrantService
 from openiiot.services.health import HealthService
 from openiiot.services.notification_rules import NotificationRuleService
-from openiiot.services.ports import AttachmentStore, Clock, TelemetryStore, UnitOfWorkFactory
+from openiiot.services.ports import (
+    AttachmentStore,
+    BrokerAccounts,
+    Clock,
+    TelemetryStore,
+    UnitOfWorkFactory,
+)
 from openiiot.services.profiles import ProfileService
 from openiiot.services.provisioning import ProvisioningService
 from openiiot.services.sites import AssetService, SiteService
@@ -78,6 +84,7 @@ def build_services(
     connectivity: ConnectivityService | None = None,
     commands: CommandService | None = None,
     attachments: AttachmentStore | None = None,
+    broker_accounts: BrokerAccounts | None = None,
 ) -> Services:
     """Wire the handlers; the callbacks drop ingest cache entries and push shared attributes to devices."""
     hashing = passwords or PasswordHashing()
@@ -88,10 +95,10 @@ def build_services(
         sites=SiteService(uow),
         assets=AssetService(uow),
         profiles=ProfileService(uow, on_device_changed),
-        devices=DeviceService(uow, telemetry, clock, on_device_changed),
+        devices=DeviceService(uow, telemetry, clock, on_device_changed, broker_accounts),
         attributes=AttributeService(uow, clock, on_shared_attributes),
         telemetry=TelemetryQueryService(uow, telemetry, clock),
-        provisioning=ProvisioningService(uow, clock, on_device_changed),
+        provisioning=ProvisioningService(uow, clock, on_device_changed, broker_accounts),
         health=HealthService(uow, telemetry),
         alarms=AlarmService(uow, clock, on_alarm_rules_changed or _ignore_rules, on_alarm_events),
         audit=AuditService(uow, clock),

@@ -61,6 +61,31 @@ class DeviceCredential:
     disabled: bool
 
 
+class BrokerAccounts(Protocol):
+    """Device accounts on an external MQTT broker (Mosquitto dynamic security), kept with the device table.
+
+    Called inside the device's unit of work, before the commit, so a broker that refuses or does not
+    answer (Overloaded) leaves the device unchanged. Passwords can be set only here, where the plaintext
+    token exists: the platform stores digests only.
+    """
+
+    def devices_created(self, devices: Sequence[tuple[str, str, bool]]) -> None:
+        """Create the accounts of new devices: (device id, access token, disabled) each."""
+        ...
+
+    def device_credentials_set(self, devices: Sequence[tuple[str, str, bool]]) -> None:
+        """Create or update the accounts of (device id, access token, disabled): a rotated token."""
+        ...
+
+    def device_disabled(self, device_id: str, disabled: bool) -> None:
+        """Refuse or allow the device's account."""
+        ...
+
+    def device_deleted(self, device_id: str) -> None:
+        """Remove the device's account."""
+        ...
+
+
 class CredentialLookup(Protocol):
     """Finds a device's credential by its id; one indexed read, cheap enough for reconnect storms."""
 

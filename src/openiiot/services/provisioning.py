@@ -16,7 +16,7 @@ from openiiot.domain.credentials import generate_token, hash_token, new_id
 from openiiot.domain.errors import NotFound, ValidationFailed
 from openiiot.domain.model import Device, Principal, Role
 from openiiot.services.authorization import require_role, target_tenant
-from openiiot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from openiiot.services.ports import BrokerAccounts, Clock, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +138,16 @@ class ProvisioningService:
     """Creates many devices from one CSV upload."""
 
     def __init__(
-        self, uow: UnitOfWorkFactory, clock: Clock, on_device_changed: Callable[[str], None]
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        on_device_changed: Callable[[str], None],
+        broker: BrokerAccounts | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._on_device_changed = on_device_changed
+        self._broker = broker
 
     def provision_csv(
         self, principal: Principal, data: bytes, tenant_id: str | None = None
@@ -170,6 +175,8 @@ class ProvisioningService:
             for number, device, token in new_devices:
                 uow.devices.add(device)
                 report.created.append(CreatedRow(number, device.id, device.name, token))
+            if self._broker is not None and new_devices:
+                self._broker.devices_created([(d.id, t, d.disabled) for _, d, t in new_devices])
             uow.commit()
         for _, device, _ in new_devices:
             self._on_device_changed(device.id)

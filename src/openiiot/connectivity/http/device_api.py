@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from openiiot.connectivity.http.broker_hooks import add_broker_hook_routes
 from openiiot.domain.credentials import token_matches
 from openiiot.domain.errors import Overloaded
 from openiiot.services.commands import CommandService
@@ -163,6 +164,9 @@ def create_device_router(
             log.warning("device request not committed in time", extra={"device_id": device_id})
             return _overloaded("the data was not committed in time; retry")
         return _answer(outcome)
+
+    # before the `{device_id}` routes: an external broker asks here whether a device may connect or act
+    add_broker_hook_routes(router, lookup, metrics)
 
     @router.post("/api/v1/device/{device_id}/telemetry", summary="Post telemetry (ThingsBoard JSON)")
     async def post_telemetry(device_id: str, request: Request) -> Response:

@@ -21,6 +21,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from openiiot.connectivity.mqtt.session_log import SESSION_LOG_TOPIC, MosquittoSessionTracker
 from openiiot.connectivity.mqtt.topics import (
     BROKER_STATS_TOPIC,
     CONNECTIVITY_TOPIC,
@@ -84,6 +85,8 @@ class MqttIngestConsumer:
         client_id: str | None = None,
         share_group: str | None = None,
         keepalive_s: int = 30,
+        tls: bool = False,
+        session_log: bool = False,
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 30.0,
         drain_timeout_s: float = 10.0,
@@ -98,6 +101,12 @@ class MqttIngestConsumer:
         # `$share/{group}/` lets several ingest workers split one subscription on brokers that support it
         # (Mosquitto, EMQX); amqtt 0.12 does not, so the embedded broker uses a single consumer
         self._prefix = f"$share/{share_group}/" if share_group else ""
+        # an external Mosquitto announces no sessions; its log lines on `$SYS/broker/log/N` do
+        self._session_log = (
+            MosquittoSessionTracker(on_session, clock.now_ms, frozenset({username}))
+            if session_log and on_session is not None
+            else None
+        )
         self.client_id = client_id or default_client_id(password)
         self._backoff = ReconnectBackoff(reconnect_min_s, reconnect_max_s)
         self._lock = threading.Lock()
@@ -112,6 +121,8 @@ class MqttIngestConsumer:
             CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False, manual_ack=True
         )
         self._client.username_pw_set(username, password)
+        if tls:
+            self._client.tls_set()  # the system's CA certificates (OPENIIOT_MQTT_URL=mqtts://...)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_connect_fail = self._on_connect_fail
@@ -153,7 +164,7 @@ class MqttIngestConsumer:
             (CONNECTIVITY_TOPIC, 1),
             (self._prefix + wildcard_filter(TopicKind.RPC_RESPONSE), 1),
             (RPC_DELIVERED_TOPIC, 1),
-        ]
+        ] + ([(SESSION_LOG_TOPIC, 0)] if self._session_log is not None else [])
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
@@ -196,7 +207,10 @@ class MqttIngestConsumer:
         parsed = parse_topic(msg.topic)
         channel = _CHANNELS.get(parsed.kind) if parsed is not None else None
         if parsed is None or channel is None:
-            if msg.topic == BROKER_STATS_TOPIC:
+            if msg.topic == SESSION_LOG_TOPIC:
+                if self._session_log is not None:
+                    self._session_log.feed(msg.payload.decode("utf-8", "replace"))
+            elif msg.topic == BROKER_STATS_TOPIC:
                 self.broker_stats = orjson.loads(msg.payload)
             elif msg.topic == CONNECTIVITY_TOPIC:
                 self._session_changed(msg.payload)

@@ -29,6 +29,7 @@ class MqttPlatformPublisher:
         password: str,
         client_id: str | None = None,
         keepalive_s: int = 30,
+        tls: bool = False,
         max_queued_messages: int = 10_000,
     ) -> None:
         self._host, self._port, self._keepalive_s = host, port, keepalive_s
@@ -40,6 +41,8 @@ class MqttPlatformPublisher:
             clean_session=True,
         )
         self._client.username_pw_set(username, password)
+        if tls:
+            self._client.tls_set()  # the system's CA certificates (OPENIIOT_MQTT_URL=mqtts://...)
         self._client.max_queued_messages_set(max_queued_messages)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
