@@ -100,6 +100,10 @@ def check_port_free(host: str, port: int, what: str) -> None:
             ) from exc
 
 
+ROLES = ("all", "api", "ingest", "scheduler")
+INGEST_SHARE_GROUP = "openiiot-ingest"
+
+
 @dataclass
 class Platform:
     """Everything one platform process needs, wired together."""
@@ -126,10 +130,23 @@ class Platform:
     connectivity: ConnectivityService | None = None
     commands: CommandService | None = None
     leader: LeaderLock = field(default_factory=SingleProcess)  # who runs the fleet-wide jobs
+    role: str = "all"
 
-    def start(self) -> None:
-        """Start the embedded broker (if any), the ingest worker and the MQTT consumer."""
+    def start(self, role: str = "all") -> None:
+        """Start what the process role runs (docs/deploy.md): `all` — everything, the only role of embedded
+        mode; `api` — HTTP API, console and HTTP device API; `ingest` — the MQTT consumer on a shared
+        subscription with a persistent session, ingest, alarm evaluation; `scheduler` — the fleet-wide jobs
+        (they run in one process at a time anyway: the scheduler lock)."""
         s = self.settings
+        if role not in ROLES:
+            raise ConfigurationError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+        if role != "all" and (s.mqtt_url is None or not is_postgres_url(self.database_url)):
+            raise ConfigurationError(
+                f"the role {role!r} needs production mode: set OPENIIOT_DATABASE_URL (PostgreSQL) and "
+                "OPENIIOT_MQTT_URL; embedded mode (SQLite, DuckDB, the embedded broker) is one process: "
+                "--role all"
+            )
+        self.role = role
         if self.connectivity is not None:
             # the embedded broker starts with us: every device must open a new session
             self.connectivity.load(sessions_reset=s.mqtt_url is None)
@@ -158,7 +175,7 @@ class Platform:
             # login below still fails fast on a wrong address or credentials
             host, port, username, password = url.host, url.port, url.username, url.password
             tls = url.tls
-        self.ingest.start()
+        self.ingest.start()  # the HTTP device API of the api role feeds it too
         self.publisher = MqttPlatformPublisher(
             host=host, port=port, username=username, password=password, tls=tls
         )
@@ -171,7 +188,22 @@ class Platform:
                 ),
                 self.connectivity.is_connected,
             )
+        if role in ("all", "ingest"):
+            self._start_consumer(host, port, username, password, tls)
+        if self.notifications is not None:
+            self.notifications.start()  # delivers the alarm events this process produces
+        self.jobs = self._jobs(role)
+        for job in self.jobs:
+            job.start()
+
+    def _start_consumer(self, host: str, port: int, username: str, password: str, tls: bool) -> None:
+        s = self.settings
+        external = s.mqtt_url is not None
         self.consumer = MqttIngestConsumer(
+            # several ingest workers split the device topics through one shared subscription; each keeps a
+            # persistent QoS 1 session named after its worker name, so a restarted worker loses nothing
+            share_group=INGEST_SHARE_GROUP if external else None,
+            client_id=f"openiiot-ingest-{s.worker_name}" if external else None,
             host=host,
             port=port,
             username=username,
@@ -188,11 +220,17 @@ class Platform:
         self.consumer.start()
         consumer = self.consumer
         self.registry.register(BrokerStatsCollector(lambda: consumer.broker_stats))
-        if self.notifications is not None:
-            self.notifications.start()
+
+    def _jobs(self, role: str) -> list[PeriodicJob]:
+        jobs: list[PeriodicJob] = []
+        if role != "scheduler" and self.connectivity is not None:  # this process's own device activity
+            jobs.append(PeriodicJob("connectivity-check", CONNECTIVITY_CHECK_S, self.connectivity.check))
+            jobs.append(PeriodicJob("connectivity-flush", CONNECTIVITY_FLUSH_S, self.connectivity.flush))
+        if role not in ("all", "scheduler"):
+            return jobs
         # fleet-wide jobs run in the one process that holds the scheduler lock (docs/deploy.md)
         leader = self.leader
-        self.jobs = [
+        jobs += [
             PeriodicJob(
                 "retention",
                 3600,
@@ -204,19 +242,15 @@ class Platform:
             ),
         ]
         if self.alarm_engine is not None:
-            self.jobs.append(PeriodicJob("alarms", ALARM_TICK_S, self.alarm_engine.tick_all, leader=leader))
+            jobs.append(PeriodicJob("alarms", ALARM_TICK_S, self.alarm_engine.tick_all, leader=leader))
         if self.commands is not None:
-            self.jobs.append(PeriodicJob("commands", COMMAND_TICK_S, self.commands.tick, leader=leader))
-        self.jobs.append(
+            jobs.append(PeriodicJob("commands", COMMAND_TICK_S, self.commands.tick, leader=leader))
+        jobs.append(
             PeriodicJob(
                 "work-order-verify", WORK_ORDER_VERIFY_S, self.services.workorders.verify_due, leader=leader
             )
         )
-        if self.connectivity is not None:
-            self.jobs.append(PeriodicJob("connectivity-check", CONNECTIVITY_CHECK_S, self.connectivity.check))
-            self.jobs.append(PeriodicJob("connectivity-flush", CONNECTIVITY_FLUSH_S, self.connectivity.flush))
-        for job in self.jobs:
-            job.start()
+        return jobs
 
     def _session_changed(self, device_id: str, connected: bool, ts_ms: int, reason: str) -> None:
         if self.connectivity is None:

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
         description="External broker mqtt://USER:PASSWORD@HOST:PORT (the platform's own user); "
         "unset = embedded amqtt broker",
     )
+    worker_name: str = Field(
+        "1",
+        pattern=r"^[A-Za-z0-9_.-]{1,40}$",
+        description="Stable name of this process among several of one role: an ingest worker's persistent "
+        "MQTT session is named after it, so a restarted worker picks up what arrived while it was away",
+    )
     mqtt_auth: Literal["dynsec", "http"] = Field(
         "dynsec",
         description="How the external broker checks devices: dynsec = the platform manages Mosquitto "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+import signal
+import threading
 from collections.abc import Callable
 
 import typer
@@ -39,7 +41,9 @@ def ensure_admin(platform: Platform, password: str | None) -> str | None:
     return chosen if created and password is None else None
 
 
-def run_platform(settings: Settings, before_serve: Callable[[Platform], Callable[[], None] | None]) -> None:
+def run_platform(
+    settings: Settings, before_serve: Callable[[Platform], Callable[[], None] | None], role: str = "all"
+) -> None:
     """Build and start the platform, run `before_serve`, serve HTTP until Ctrl-C, then stop cleanly."""
     configure_logging(settings)
     try:
@@ -49,7 +53,7 @@ def run_platform(settings: Settings, before_serve: Callable[[Platform], Callable
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from exc
     try:
-        platform.start()
+        platform.start(role)
     except ConfigurationError as exc:
         platform.stop()
         console.print(f"[bold red]error:[/] {exc}")
@@ -73,13 +77,17 @@ def run_platform(settings: Settings, before_serve: Callable[[Platform], Callable
 
 @app.command()
 def serve(
-    role: str = typer.Option("all", help="Process role; embedded mode runs everything in one process."),
+    role: str = typer.Option(
+        "all",
+        help="all | api | ingest | scheduler. Production mode runs several processes, each with a role "
+        "(docs/deploy.md); embedded mode is one process, role all.",
+    ),
 ) -> None:
-    """Run the platform: embedded broker, ingest and the HTTP API."""
-    if role != "all":
-        console.print("[bold red]error:[/] roles other than 'all' arrive with production mode")
-        raise typer.Exit(2)
+    """Run the platform: embedded broker, ingest and the HTTP API (or one role of production mode)."""
     settings = load_settings()
+    if role in ("ingest", "scheduler"):
+        run_headless(settings, role)
+        return
 
     def announce(platform: Platform) -> None:
         generated = ensure_admin(platform, settings.admin_password)
@@ -95,7 +103,32 @@ def serve(
         if generated:
             console.print(f"Created platform admin: user [bold]admin[/], password [bold]{generated}[/]")
 
-    run_platform(settings, lambda p: announce(p))
+    run_platform(settings, lambda p: announce(p), role=role)
+
+
+def run_headless(settings: Settings, role: str) -> None:
+    """A process without HTTP (ingest worker or scheduler): start, wait for SIGINT/SIGTERM, stop cleanly."""
+    configure_logging(settings)
+    try:
+        platform = build_platform(settings)
+    except ConfigurationError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        platform.start(role)
+    except ConfigurationError as exc:
+        platform.stop()
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    console.print(f"OpenIIoT {role} worker {settings.worker_name} running; Ctrl-C stops it.")
+    try:
+        stop.wait()
+    finally:
+        platform.stop()
+        console.print("OpenIIoT stopped.")
 
 
 @app.command()
