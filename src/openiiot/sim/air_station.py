@@ -39,6 +39,7 @@ __all__ = [
     "StationConfig",
     "UnitState",
     "VsdSpec",
+    "concat_records",
     "default_station",
 ]
 
@@ -296,6 +297,12 @@ class HourlyRecord:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
+def concat_records(records: list[HourlyRecord]) -> HourlyRecord:
+    """Join consecutive hourly records."""
+    cols = {name: np.concatenate([getattr(r, name) for r in records]) for name in HourlyRecord.__slots__}
+    return HourlyRecord(**cols)
+
+
 class PlantConditions:
     """Seeded production, demand steps and ambient temperature, drawn by the day so that any day can be
     produced again alone; control never draws from these streams, so two stations under different control
@@ -402,6 +409,7 @@ class AirStation:
         self.excess_kwh = 0.0
         self.vsd_kwh = 0.0
         self._hour: _HourAcc | None = None
+        self.samples: list[tuple[float, float, tuple[int, ...], tuple[float, ...]]] = []
         self._control()
 
     # ----- conditions -------------------------------------------------------------------------------
@@ -637,8 +645,14 @@ class AirStation:
         if dt_s > 0:
             self._run_until(self.t_s + dt_s)
 
-    def run_hours(self, hours: int) -> HourlyRecord:
-        """Fast-forward whole hours from the present (hour-aligned) time; hourly series with the truth."""
+    def run_hours(
+        self, hours: int, *, sample_s: float | None = None, sample_hours: np.ndarray | None = None
+    ) -> HourlyRecord:
+        """Fast-forward whole hours from the present (hour-aligned) time; hourly series with the truth.
+
+        With `sample_s`, the hours flagged in `sample_hours` are also sampled every `sample_s` seconds into
+        `self.samples` as (ts_s, header pressure, unit states, unit flows) — the telemetry a leak test reads.
+        """
         if self.t_s % 3600.0:
             self._run_until(math.ceil(self.t_s / 3600.0) * 3600.0)
         acc = _HourAcc(hours)
@@ -647,11 +661,26 @@ class AirStation:
         try:
             for h in range(hours):
                 acc.index = h
-                self._run_until((first_hour + h + 1) * 3600.0)
+                end = (first_hour + h + 1) * 3600.0
+                if sample_s and sample_hours is not None and sample_hours[h]:
+                    while self.t_s < end - 1e-9:
+                        self.samples.append(self.sample())
+                        self._run_until(min(self.t_s + sample_s, end))
+                else:
+                    self._run_until(end)
         finally:
             self._hour = None
         ts = self.start_ts_ms + (first_hour + np.arange(hours, dtype=np.int64)) * _MS_PER_H
         return acc.record(ts)
+
+    def sample(self) -> tuple[float, float, tuple[int, ...], tuple[float, ...]]:
+        """(UTC s, header pressure, state of each unit, flow of each unit), units as in `unit_names`."""
+        states = [int(u.state) for u in self.fixed]
+        flows = [u.spec.rated_fad_m3_min if u.state is UnitState.LOADED else 0.0 for u in self.fixed]
+        if self.vsd is not None:
+            states.append(int(self.vsd.state))
+            flows.append(self.vsd.flow if self.vsd.state is UnitState.LOADED else 0.0)
+        return self.ts_ms / 1000.0, self.pressure_bar, tuple(states), tuple(flows)
 
     def _run_until(self, t_end: float) -> None:
         fixed = self.fixed
