@@ -372,8 +372,8 @@ class AirStation:
     """The station in simulated time: `advance(dt_s)` for live devices, `run_hours(n)` to fast-forward."""
 
     def __init__(self, config: StationConfig, seed: int, start_ts_ms: int) -> None:
-        if start_ts_ms % _MS_PER_H:
-            start_ts_ms -= start_ts_ms % _MS_PER_H  # the plant's shifts are drawn by the hour
+        offset_s = (start_ts_ms % _MS_PER_H) / 1000.0
+        start_ts_ms -= start_ts_ms % _MS_PER_H  # the plant is drawn by the hour from the hour's start
         self.config = config
         self.start_ts_ms = start_ts_ms
         self.conditions = PlantConditions(config.plant, seed, start_ts_ms)
@@ -381,7 +381,7 @@ class AirStation:
         self.vsd = _Vsd(config.vsd) if config.vsd else None
         self.mode = config.mode
         self.target_bar = config.target_bar
-        self.t_s = 0.0  # seconds since start
+        self.t_s = offset_s  # seconds since start_ts_ms
         self.pressure_bar = config.initial_pressure_bar
         self._seq_next_s = 0.0
         self._loaded_order: list[int] = []  # sequencer: fixed units in the order they were loaded
@@ -398,7 +398,7 @@ class AirStation:
         self.demand_ref = 0.0
         self.production_rate = 0.0
         self.ambient_c = 0.0
-        self._set_conditions(0)
+        self._set_conditions(int(offset_s // self._step_s))
         # cumulative totals (meters and truth)
         self.energy_kwh = 0.0
         self.air_m3 = 0.0
