@@ -156,7 +156,7 @@ class PlantSpec:
     production_variation: float = 0.08  # hourly relative sd of production
     demand_variation: float = 0.08  # relative sd of the air demand around production (per step)
     demand_tau_s: float = 600.0  # correlation time of that variation
-    demand_step_s: int = 60  # demand is held constant this long (divides 3600)
+    demand_step_s: int = 120  # demand is held constant this long (divides 3600)
     unregulated_share: float = 0.3  # end uses without regulators: flow rises with pressure
     reference_bar: float = 7.0  # pressure at which demand and leaks are stated
     leak_m3_min: float = 20.0  # leak flow at the reference pressure
@@ -393,6 +393,7 @@ class AirStation:
         self._reg = 1.0 - p.unregulated_share
         self._alpha = P_ATM_BAR / (60.0 * config.volume_m3)
         self._inv_den: dict[float, float] = {}
+        self._pf_req: dict[tuple[float, float], float] = {}
         # present conditions
         self._step_index = -1
         self.demand_ref = 0.0
@@ -447,6 +448,13 @@ class AirStation:
             self._inv_den[rated_bar] = inv
         x = (discharge_bar if discharge_bar > 0.0 else 0.0) / P_ATM_BAR + 1.0
         return float((x**_EXPONENT - 1.0) * inv)
+
+    def _pf_required(self, key: tuple[float, float]) -> float:
+        """Power factor at the required header pressure for a unit of (rated bar, drop)."""
+        got = self._pf_req.get(key)
+        if got is None:
+            got = self._pf_req[key] = self._pf(self.config.required_bar + key[1], key[0])
+        return got
 
     # ----- control -------------------------------------------------------------------------------------
     def _vsd_flow(self, fixed_supply: float) -> float:
@@ -660,7 +668,6 @@ class AirStation:
         first_hour = round(self.t_s / 3600.0)
         try:
             for h in range(hours):
-                acc.index = h
                 end = (first_hour + h + 1) * 3600.0
                 if sample_s and sample_hours is not None and sample_hours[h]:
                     while self.t_s < end - 1e-9:
@@ -668,6 +675,7 @@ class AirStation:
                         self._run_until(min(self.t_s + sample_s, end))
                 else:
                     self._run_until(end)
+                acc.close_hour()
         finally:
             self._hour = None
         ts = self.start_ts_ms + (first_hour + np.arange(hours, dtype=np.int64)) * _MS_PER_H
@@ -724,18 +732,23 @@ class AirStation:
                 if b > 0.0
                 else math.copysign(math.inf, supply - const)
             )
-            if not tracking:
+            if not tracking and p_inf != p0:
+                # the nearest threshold in the direction the pressure moves, if it gets there
+                rising = p_inf > p0
+                nearest = math.inf if rising else -math.inf
                 for thr in self._thresholds():
-                    if (p_inf > p0 and p0 + _EPS_BAR < thr <= p_inf) or (
-                        p_inf < p0 and p_inf <= thr < p0 - _EPS_BAR
-                    ):
-                        if b > 0.0:
-                            ratio = (p0 - p_inf) / (thr - p_inf)
-                            t_cross = math.log(ratio) / b if ratio > 1.0 else math.inf
-                        else:
-                            t_cross = (thr - p0) / (alpha * (supply - const))
-                        # at least a microsecond: float time near a year cannot resolve less
-                        horizon = min(horizon, t0 + max(t_cross, 1e-6))
+                    if rising:
+                        if p0 + _EPS_BAR < thr < nearest:
+                            nearest = thr
+                    elif nearest < thr < p0 - _EPS_BAR:
+                        nearest = thr
+                if (rising and nearest <= p_inf) or (not rising and nearest >= p_inf):
+                    if b > 0.0:
+                        ratio = (p0 - p_inf) / (nearest - p_inf)
+                        t_cross = math.log(ratio) / b if ratio > 1.0 else math.inf
+                    else:
+                        t_cross = (nearest - p0) / (alpha * (supply - const))
+                    horizon = min(horizon, t0 + t_cross)
             # a microsecond at least: float time near a year cannot resolve less, and a timer that
             # float rounding leaves a hair short of its end must still fire
             horizon = max(horizon, min(t0 + 1e-6, t_end))
@@ -765,15 +778,19 @@ class AirStation:
         req = cfg.required_bar
         energy = loaded_e = unloaded_e = blow_e = excess_e = 0.0
         loaded_h = unloaded_h = 0.0
+        pf_here: dict[tuple[float, float], float] = {}  # units of the same rating share one power factor
         for u in self.fixed:
             s = u.spec
             if u.state is UnitState.LOADED:
                 full = s.rated_power_kw * amb
-                pf = self._pf(p_mean + s.loaded_drop_bar, s.rated_pressure_bar)
+                key = (s.rated_pressure_bar, s.loaded_drop_bar)
+                pf = pf_here.get(key)
+                if pf is None:
+                    pf = pf_here[key] = self._pf(p_mean + s.loaded_drop_bar, s.rated_pressure_bar)
                 e = full * pf * hours
                 loaded_e += e
                 if p_mean > req:
-                    excess_e += e - full * self._pf(req + s.loaded_drop_bar, s.rated_pressure_bar) * hours
+                    excess_e += e - full * self._pf_required(key) * hours
                 u.loaded_kwh += e
                 u.loaded_s += h
                 u.run_s += h
@@ -806,7 +823,7 @@ class AirStation:
             full = s2.rated_power_kw * amb * s2.power_share(vflow)
             e = full * self._pf(p_mean + s2.loaded_drop_bar, s2.rated_pressure_bar) * hours
             if p_mean > req:
-                excess_e += e - full * self._pf(req + s2.loaded_drop_bar, s2.rated_pressure_bar) * hours
+                excess_e += e - full * self._pf_required((s2.rated_pressure_bar, s2.loaded_drop_bar)) * hours
             vsd.energy_kwh += e
             vsd.loaded_s += h
             vsd.run_s += h
@@ -825,19 +842,19 @@ class AirStation:
         self.production += self.production_rate * hours
         acc = self._hour
         if acc is not None:
-            i = acc.index
-            acc.energy[i] += energy
-            acc.loaded_kwh[i] += loaded_e
-            acc.unloaded_kwh[i] += unloaded_e
-            acc.blowdown_kwh[i] += blow_e
-            acc.excess_kwh[i] += excess_e
-            acc.demand[i] += d_m3
-            acc.leak[i] += l_m3
-            acc.production[i] += self.production_rate * hours
-            acc.ambient[i] += self.ambient_c * hours
-            acc.pressure[i] += p_mean * hours
-            acc.loaded_h[i] += loaded_h
-            acc.unloaded_h[i] += unloaded_h
+            c = acc.cur  # order of _ACC_FIELDS
+            c[0] += energy
+            c[1] += loaded_e
+            c[2] += unloaded_e
+            c[3] += blow_e
+            c[4] += excess_e
+            c[5] += d_m3
+            c[6] += l_m3
+            c[7] += self.production_rate * hours
+            c[8] += self.ambient_c * hours
+            c[9] += p_mean * hours
+            c[10] += loaded_h
+            c[11] += unloaded_h
 
     # ----- what the devices report -----------------------------------------------------------------------
     def unit_telemetry(self, unit: str) -> dict[str, float]:
@@ -924,42 +941,56 @@ class AirStation:
         }
 
 
+_ACC_FIELDS = (
+    "energy",
+    "loaded_kwh",
+    "unloaded_kwh",
+    "blowdown_kwh",
+    "excess_kwh",
+    "demand",
+    "leak",
+    "production",
+    "ambient",
+    "pressure",
+    "loaded_h",
+    "unloaded_h",
+)
+
+
 class _HourAcc:
+    """Sums of the present hour in a plain list (cheaper than numpy item updates), one row per hour."""
+
     def __init__(self, n: int) -> None:
-        self.index = 0
-        self.energy = np.zeros(n)
-        self.loaded_kwh = np.zeros(n)
-        self.unloaded_kwh = np.zeros(n)
-        self.blowdown_kwh = np.zeros(n)
-        self.excess_kwh = np.zeros(n)
-        self.demand = np.zeros(n)
-        self.leak = np.zeros(n)
-        self.production = np.zeros(n)
-        self.ambient = np.zeros(n)
-        self.pressure = np.zeros(n)
-        self.loaded_h = np.zeros(n)
-        self.unloaded_h = np.zeros(n)
+        self.rows: list[list[float]] = []
+        self.cur = [0.0] * len(_ACC_FIELDS)
+        self.n = n
+
+    def close_hour(self) -> None:
+        self.rows.append(self.cur)
+        self.cur = [0.0] * len(_ACC_FIELDS)
 
     def record(self, ts_ms: np.ndarray) -> HourlyRecord:
-        air = self.demand + self.leak
+        table = np.asarray(self.rows, dtype=np.float64).reshape(-1, len(_ACC_FIELDS))
+        col = {name: table[:, i].copy() for i, name in enumerate(_ACC_FIELDS)}
+        air = col["demand"] + col["leak"]
         with np.errstate(invalid="ignore", divide="ignore"):
-            leak_share = np.where(air > 0, self.leak / air, 0.0)
+            leak_share = np.where(air > 0, col["leak"] / air, 0.0)
         return HourlyRecord(
             ts_ms=ts_ms,
-            energy_kwh=self.energy,
+            energy_kwh=col["energy"],
             air_m3=air,
-            production=self.production,
-            ambient_c=self.ambient,
-            pressure_bar=self.pressure,
-            loaded_h=self.loaded_h,
-            unloaded_h=self.unloaded_h,
-            true_leak_m3=self.leak,
-            true_demand_m3=self.demand,
-            loaded_kwh=self.loaded_kwh,
-            unloaded_kwh=self.unloaded_kwh,
-            blowdown_kwh=self.blowdown_kwh,
-            excess_pressure_kwh=self.excess_kwh,
-            leak_kwh=self.energy * leak_share,
+            production=col["production"],
+            ambient_c=col["ambient"],
+            pressure_bar=col["pressure"],
+            loaded_h=col["loaded_h"],
+            unloaded_h=col["unloaded_h"],
+            true_leak_m3=col["leak"],
+            true_demand_m3=col["demand"],
+            loaded_kwh=col["loaded_kwh"],
+            unloaded_kwh=col["unloaded_kwh"],
+            blowdown_kwh=col["blowdown_kwh"],
+            excess_pressure_kwh=col["excess_kwh"],
+            leak_kwh=col["energy"] * leak_share,
         )
 
 
