@@ -14,7 +14,7 @@ _CACHE: dict[int, ScenarioResult] = {}
 
 def scenario(seed: int) -> ScenarioResult:
     if seed not in _CACHE:
-        _CACHE[seed] = run_scenario(ScenarioSpec(seed=seed, days=21))
+        _CACHE[seed] = run_scenario(ScenarioSpec(seed=seed, days=14))
     return _CACHE[seed]
 
 
@@ -52,7 +52,7 @@ def test_the_report_reads_like_the_mission_story_and_the_files_hold_the_truth(tm
     with hourly.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["period"] for r in rows} == {"before", "after", "counterfactual"}
-    assert len(rows) == 3 * 21 * 24
+    assert len(rows) == 3 * 14 * 24
     before = [r for r in rows if r["period"] == "before"]
     total = sum(float(r["energy_kwh"]) for r in before)
     assert total == pytest.approx(float(result.before.energy_kwh.sum()), rel=1e-6)
