@@ -69,3 +69,16 @@ def test_a_baseline_on_air_delivered_would_explain_away_the_leak_savings() -> No
     model = fit_baseline(result.before.energy_kwh, {"air_m3": result.before.air_m3}, interval="hourly")
     wrong = avoided_energy(model, {"air_m3": result.after.air_m3}, result.after.energy_kwh)
     assert wrong.baseline_kwh - wrong.reporting_kwh < 0.7 * result.true_avoided_kwh
+
+
+def test_station_kpis_from_telemetry_show_why_and_match_the_truth() -> None:
+    result = scenario(11)
+    before, after = result.kpis_before, result.kpis_after
+    for week in (before, after):
+        assert week.report.kpis.energy_unloaded_kwh == pytest.approx(week.true_unloaded_kwh, rel=0.05)
+        assert week.report.kpis.energy_kwh == pytest.approx(week.true_energy_kwh, rel=0.01)
+    kb, ka = before.report.kpis, after.report.kpis
+    assert ka.specific_power_kw_per_m3_min < kb.specific_power_kw_per_m3_min
+    assert ka.energy_unloaded_kwh < 0.5 * kb.energy_unloaded_kwh
+    assert kb.pressure is not None and ka.pressure is not None
+    assert ka.pressure.excess_bar < kb.pressure.excess_bar - 0.2

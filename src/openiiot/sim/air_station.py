@@ -60,6 +60,10 @@ def ambient_power_factor(ambient_c: float, per_k: float) -> float:
     return 1.0 + per_k * (ambient_c - 20.0)
 
 
+#: (UTC s, header pressure, unit states, unit flows, unit powers), units in `AirStation.unit_names` order
+Sample = tuple[float, float, tuple[int, ...], tuple[float, ...], tuple[float, ...]]
+
+
 class UnitState(IntEnum):
     """Reported in the `state` telemetry key (same codes as the foundation's compressor)."""
 
@@ -410,7 +414,7 @@ class AirStation:
         self.excess_kwh = 0.0
         self.vsd_kwh = 0.0
         self._hour: _HourAcc | None = None
-        self.samples: list[tuple[float, float, tuple[int, ...], tuple[float, ...]]] = []
+        self.samples: list[Sample] = []
         self._control()
 
     # ----- conditions -------------------------------------------------------------------------------
@@ -659,7 +663,7 @@ class AirStation:
         """Fast-forward whole hours from the present (hour-aligned) time; hourly series with the truth.
 
         With `sample_s`, the hours flagged in `sample_hours` are also sampled every `sample_s` seconds into
-        `self.samples` as (ts_s, header pressure, unit states, unit flows) — the telemetry a leak test reads.
+        `self.samples` (see `sample`): the telemetry a leak test or the KPIs read.
         """
         if self.t_s % 3600.0:
             self._run_until(math.ceil(self.t_s / 3600.0) * 3600.0)
@@ -681,14 +685,44 @@ class AirStation:
         ts = self.start_ts_ms + (first_hour + np.arange(hours, dtype=np.int64)) * _MS_PER_H
         return acc.record(ts)
 
-    def sample(self) -> tuple[float, float, tuple[int, ...], tuple[float, ...]]:
-        """(UTC s, header pressure, state of each unit, flow of each unit), units as in `unit_names`."""
-        states = [int(u.state) for u in self.fixed]
-        flows = [u.spec.rated_fad_m3_min if u.state is UnitState.LOADED else 0.0 for u in self.fixed]
-        if self.vsd is not None:
-            states.append(int(self.vsd.state))
-            flows.append(self.vsd.flow if self.vsd.state is UnitState.LOADED else 0.0)
-        return self.ts_ms / 1000.0, self.pressure_bar, tuple(states), tuple(flows)
+    def sample(self) -> Sample:
+        """Exact telemetry now: (UTC s, header pressure, then per unit as in `unit_names`: state, flow,
+        power)."""
+        p = self.pressure_bar
+        amb = self._amb
+        states: list[int] = []
+        flows: list[float] = []
+        powers: list[float] = []
+        for u in self.fixed:
+            s = u.spec
+            states.append(int(u.state))
+            if u.state is UnitState.LOADED:
+                flows.append(s.rated_fad_m3_min)
+                powers.append(s.rated_power_kw * amb * self._pf(p + s.loaded_drop_bar, s.rated_pressure_bar))
+            elif u.state is UnitState.UNLOADED:
+                unl = s.unloaded_power_fraction * s.rated_power_kw * amb
+                start = max(s.blowdown_start_fraction * s.rated_power_kw * amb, unl)
+                frac = min(u.since_unload_s / s.blowdown_s, 1.0) if s.blowdown_s > 0 else 1.0
+                flows.append(0.0)
+                powers.append(start + (unl - start) * frac)
+            else:
+                flows.append(0.0)
+                powers.append(0.0)
+        vsd = self.vsd
+        if vsd is not None:
+            v = vsd.spec
+            running = vsd.state is UnitState.LOADED
+            states.append(int(vsd.state))
+            flows.append(vsd.flow if running else 0.0)
+            powers.append(
+                v.rated_power_kw
+                * amb
+                * v.power_share(vsd.flow)
+                * self._pf(p + v.loaded_drop_bar, v.rated_pressure_bar)
+                if running
+                else 0.0
+            )
+        return self.ts_ms / 1000.0, p, tuple(states), tuple(flows), tuple(powers)
 
     def _run_until(self, t_end: float) -> None:
         fixed = self.fixed

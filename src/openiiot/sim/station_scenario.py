@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from openiiot.analytics.energy.baseline import BaselineModel, fit_baseline
+from openiiot.analytics.energy.kpis import CompressorSeries, StationReport, analyse_station
 from openiiot.analytics.energy.leaks import LeakEstimate, leaks_from_no_demand, leaks_from_pressure_decay
 from openiiot.analytics.energy.report import StationSavingsReport, station_savings_report
 from openiiot.analytics.energy.tariffs import Tariff, energy_cost, load_tariff, sample_tariff_path
@@ -101,6 +102,15 @@ class LeakCheck:
 
 
 @dataclass(frozen=True)
+class WeekKpis:
+    """Station KPIs from a day of 5 s telemetry, with the simulator's truth for the same day."""
+
+    report: StationReport
+    true_energy_kwh: float
+    true_unloaded_kwh: float  # unloaded plus blow-down
+
+
+@dataclass(frozen=True)
 class ScenarioResult:
     """Everything the scenario produced: hourly series, truth, the model, the report, the leak checks."""
 
@@ -116,6 +126,8 @@ class ScenarioResult:
     leak_timed: LeakCheck
     leak_decay: LeakCheck
     leak_after: LeakCheck
+    kpis_before: WeekKpis
+    kpis_after: WeekKpis
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -179,6 +191,24 @@ class ScenarioResult:
                 f"| {label} | {e.method} | {e.flow_m3_min:.2f} | {check.true_m3_min:.2f} | "
                 f"{check.error:+.1%} | {e.pressure_barg:.2f} | {e.cost_per_year:,.0f} |"
             )
+        lines += [
+            "",
+            "**Station KPIs** from a weekday of 5 s compressor telemetry (unloaded energy beside the truth):",
+            "",
+            "| period | SP kW/(m³/min) | isentropic eff. | unloaded kWh (truth) | mean bar | excess bar "
+            "| excess power | control gap |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for label, wk in (("before", self.kpis_before), ("after", self.kpis_after)):
+            k = wk.report.kpis
+            pk = k.pressure
+            lines.append(
+                f"| {label} | {k.specific_power_kw_per_m3_min:.2f} | {k.isentropic_efficiency:.1%} | "
+                f"{k.energy_unloaded_kwh:,.0f} ({wk.true_unloaded_kwh:,.0f}) | "
+                f"{pk.mean_barg if pk else float('nan'):.2f} | {pk.excess_bar if pk else float('nan'):.2f} | "
+                f"{pk.excess_power_share if pk else float('nan'):.1%} | "
+                f"{wk.report.control_gap_fraction:.1%} |"
+            )
         b, cf, a = self.before, self.counterfactual, self.after
         lines += [
             "",
@@ -216,21 +246,73 @@ def _idle_hours(station: AirStation, hours: int) -> np.ndarray:
     return out
 
 
+def _kpi_week(hours: int) -> slice:
+    """The hours whose telemetry the KPIs read: the second Tuesday (a weekday with its day and night
+    shifts; the first day when the period is shorter)."""
+    return slice(192, 216) if hours >= 216 else slice(0, min(hours, 24))
+
+
 def _run_period(
     config: StationConfig, seed: int, start_ts_ms: int, hours: int, *, decay: bool = False
-) -> tuple[HourlyRecord, AirStation, LeakEstimate | None]:
+) -> tuple[HourlyRecord, AirStation, np.ndarray, LeakEstimate | None]:
+    """Run a period; telemetry is sampled in the idle hours (leak tests) and the KPI week."""
     station = AirStation(config, seed, start_ts_ms)
     idle = _idle_hours(station, hours)
+    sampled = idle.copy()
+    sampled[_kpi_week(hours)] = True
     decay_estimate = None
     if decay and idle.any():
         first = int(np.argmax(idle))
-        head = station.run_hours(first, sample_s=_SAMPLE_S, sample_hours=idle[:first])
+        head = station.run_hours(first, sample_s=_SAMPLE_S, sample_hours=sampled[:first])
         decay_estimate = _decay_test(copy.deepcopy(station))
-        tail = station.run_hours(hours - first, sample_s=_SAMPLE_S, sample_hours=idle[first:])
+        tail = station.run_hours(hours - first, sample_s=_SAMPLE_S, sample_hours=sampled[first:])
         record = concat_records([head, tail])
     else:
-        record = station.run_hours(hours, sample_s=_SAMPLE_S, sample_hours=idle)
-    return record, station, decay_estimate
+        record = station.run_hours(hours, sample_s=_SAMPLE_S, sample_hours=sampled)
+    return record, station, idle, decay_estimate
+
+
+def _sample_hours(station: AirStation, ts: np.ndarray) -> np.ndarray:
+    return np.asarray((ts * 1000.0 - station.start_ts_ms) // _HOUR_MS, dtype=np.int64)
+
+
+def _week_kpis(station: AirStation, record: HourlyRecord) -> WeekKpis:
+    samples = station.samples
+    ts = np.array([x[0] for x in samples])
+    week = _kpi_week(record.ts_ms.size)
+    first_hour = int((record.ts_ms[0] - station.start_ts_ms) // _HOUR_MS)
+    hour = _sample_hours(station, ts) - first_hour
+    sel = (hour >= week.start) & (hour < week.stop)
+    pressure = np.array([x[1] for x in samples])[sel]
+    states = np.array([x[2] for x in samples])[sel].T
+    flows = np.array([x[3] for x in samples])[sel].T
+    powers = np.array([x[4] for x in samples])[sel].T
+    cfg = station.config
+    series = [
+        CompressorSeries(
+            f.name, powers[i], states[i], flows[i], pressure + f.loaded_drop_bar, f.rated_power_kw
+        )
+        for i, f in enumerate(cfg.fixed)
+    ]
+    if cfg.vsd is not None:
+        v, i = cfg.vsd, len(cfg.fixed)
+        series.append(
+            CompressorSeries(
+                v.name,
+                powers[i],
+                states[i],
+                flows[i],
+                pressure + v.loaded_drop_bar,
+                v.rated_power_kw,
+                v.min_flow_m3_min,
+            )
+        )
+    report = analyse_station(ts[sel], series, pressure, required_barg=cfg.required_bar)
+    return WeekKpis(
+        report,
+        float(record.energy_kwh[week].sum()),
+        float(record.unloaded_kwh[week].sum() + record.blowdown_kwh[week].sum()),
+    )
 
 
 def _decay_test(station: AirStation) -> LeakEstimate:
@@ -248,9 +330,13 @@ def _decay_test(station: AirStation) -> LeakEstimate:
     return leaks_from_pressure_decay(station.config.volume_m3, np.asarray(ts), np.asarray(p))
 
 
-def _timed_leak(station: AirStation, record: HourlyRecord, tariff_price: float, sp: float) -> LeakCheck:
+def _timed_leak(
+    station: AirStation, record: HourlyRecord, idle: np.ndarray, tariff_price: float, sp: float
+) -> LeakCheck:
     samples = station.samples
     ts = np.array([s[0] for s in samples])
+    first_hour = int((record.ts_ms[0] - station.start_ts_ms) // _HOUR_MS)
+    in_idle = idle[np.clip(_sample_hours(station, ts) - first_hour, 0, idle.size - 1)]
     pressure = np.array([s[1] for s in samples])
     states = np.array([s[2] for s in samples]).T
     flows = np.array([s[3] for s in samples]).T
@@ -262,8 +348,9 @@ def _timed_leak(station: AirStation, record: HourlyRecord, tariff_price: float, 
         ts,
         list(states),
         rated,
-        # a sample's hold time runs to the next sample: the last one of each window would span the week
-        np.append(np.diff(ts) <= 1.5 * _SAMPLE_S, False),
+        # only idle hours; a sample's hold time runs to the next sample, so the last one of each window
+        # (which would span the week) is left out
+        in_idle & np.append(np.diff(ts) <= 1.5 * _SAMPLE_S, False),
         header_pressure_barg=pressure,
         operating_barg=operating,
         flows_m3_min=list(flows),
@@ -289,10 +376,12 @@ def run_scenario(spec: ScenarioSpec | None = None) -> ScenarioResult:
     seconds: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    before, before_station, decay = _run_period(spec.before(), spec.seed, start, hours, decay=True)
+    before, before_station, idle_before, decay = _run_period(
+        spec.before(), spec.seed, start, hours, decay=True
+    )
     seconds["before"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    after, after_station, _ = _run_period(spec.after(), spec.seed + 1, rep_start, hours)
+    after, after_station, idle_after, _ = _run_period(spec.after(), spec.seed + 1, rep_start, hours)
     seconds["after"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     counterfactual = AirStation(spec.counterfactual(), spec.seed + 1, rep_start).run_hours(hours)
@@ -312,10 +401,12 @@ def run_scenario(spec: ScenarioSpec | None = None) -> ScenarioResult:
     price = base_cost.energy_cost / base_cost.energy_kwh
     sp_before = float(before.energy_kwh.sum() / (before.air_m3.sum() / 60.0))
     sp_after = float(after.energy_kwh.sum() / (after.air_m3.sum() / 60.0))
-    leak_timed = _timed_leak(before_station, before, price, sp_before)
+    leak_timed = _timed_leak(before_station, before, idle_before, price, sp_before)
     assert decay is not None
     decay_check = _rescaled_decay(decay, before_station, float(before.pressure_bar.mean()), price, sp_before)
-    leak_after = _timed_leak(after_station, after, price, sp_after)
+    leak_after = _timed_leak(after_station, after, idle_after, price, sp_after)
+    kpis_before = _week_kpis(before_station, before)
+    kpis_after = _week_kpis(after_station, after)
     seconds["analytics"] = time.perf_counter() - t0
     return ScenarioResult(
         spec=spec,
@@ -330,6 +421,8 @@ def run_scenario(spec: ScenarioSpec | None = None) -> ScenarioResult:
         leak_timed=leak_timed,
         leak_decay=decay_check,
         leak_after=leak_after,
+        kpis_before=kpis_before,
+        kpis_after=kpis_after,
         seconds=seconds,
     )
 
