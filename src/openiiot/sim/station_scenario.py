@@ -21,7 +21,7 @@ import copy
 import csv
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -41,6 +41,7 @@ from openiiot.sim.air_station import (
     concat_records,
     default_station,
 )
+from openiiot.sim.compressor import P_ATM_BAR
 
 _HOUR_MS = 3_600_000
 _SAMPLE_S = 5.0  # telemetry interval in the leak-test windows
@@ -83,8 +84,6 @@ class ScenarioSpec:
 
 
 def _with_target(config: StationConfig, target: float) -> StationConfig:
-    from dataclasses import replace
-
     return replace(config, target_bar=target)
 
 
@@ -431,8 +430,7 @@ def _rescaled_decay(
     decay: LeakEstimate, station: AirStation, operating: float, price: float, sp: float
 ) -> LeakCheck:
     """The decay test gives the leak at its own starting pressure; restate it at the operating pressure."""
-    p_abs = 1.01325
-    flow = decay.flow_m3_min * (operating + p_abs) / (decay.pressure_barg + p_abs)
+    flow = decay.flow_m3_min * (operating + P_ATM_BAR) / (decay.pressure_barg + P_ATM_BAR)
     kw = flow * sp
     estimate = LeakEstimate(
         method=decay.method,
