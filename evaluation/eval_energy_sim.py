@@ -109,13 +109,15 @@ def _seeds() -> str:
 
 def _speed(r: ScenarioResult, load: float) -> str:
     years = r.spec.days / 365.0
-    per = {k: v / years for k, v in r.seconds.items() if k != "analytics"}
+    per = {k: v / years for k, v in r.seconds.items() if k in ("before", "after", "counterfactual")}
+    cpu = r.seconds.get("cpu_simulation", float("nan")) / years / 3.0
     return "\n".join(
         [
             "### Speed",
             "",
-            "Event-driven exact solution (no fixed time step): seconds of computing per simulated year — "
+            "Event-driven exact solution (no fixed time step): wall-clock seconds per simulated year — "
             + ", ".join(f"{k} {v:.1f} s" for k, v in per.items())
+            + f" (CPU time {cpu:.1f} s per station-year on average)"
             + "; the analytics (baseline, savings, tariff cost, leaks) "
             + f"{r.seconds.get('analytics', 0):.2f} s. "
             f"The 'before' and counterfactual stations cycle fixed-speed units (more events); the sequenced "
