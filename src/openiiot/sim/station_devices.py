@@ -22,6 +22,13 @@ from openiiot.sim.fleet import COMPRESSOR, STATION_HEADER, Reading, SimulatedDev
 # 3-phase power to line current at 400 V and a power factor of 0.87 (domain-methods A1)
 _SUPPLY_V = 400.0
 _POWER_FACTOR = 0.87
+# thermal lags as in the foundation's compressor model: winding rise at full power, air-end discharge at
+# 20 °C ambient loaded / unloaded (a thermostatic valve keeps the oil warm)
+_MOTOR_RISE_K = 55.0
+_MOTOR_TAU_S = 900.0
+_DISCHARGE_LOADED_C = 85.0
+_DISCHARGE_UNLOADED_C = 72.0
+_DISCHARGE_TAU_S = 120.0
 
 
 def _key(
@@ -36,6 +43,8 @@ _UNIT_KEYS = [
     _key("power_kw", "kW", lo=0, hi=500),
     _key("current_a", "A", lo=0, hi=1000),
     _key("discharge_pressure_bar", "bar", lo=0, hi=16),
+    _key("motor_temp_c", "°C", lo=-40, hi=200),
+    _key("discharge_temp_c", "°C", lo=-40, hi=200),
     _key("run_hours", "h", "counter", lo=0),
     _key("loaded_hours", "h", "counter", lo=0),
     _key("energy_kwh", "kWh", "counter", lo=0),
@@ -127,10 +136,29 @@ class AirStationGroup:
         self._unit_of = {d.device_id: u for d, u in zip(compressors, units, strict=True)}
         self._header = headers[0].device_id if headers else None
         self._rng = np.random.default_rng(np.random.SeedSequence([seed, 104729]))
+        ambient = self.station.ambient_c
+        self._temps = {u: [ambient, ambient] for u in units}  # motor, discharge (°C)
+        self._rated_kw = {f.name: f.rated_power_kw for f in config.fixed}
+        if config.vsd is not None:
+            self._rated_kw[config.vsd.name] = config.vsd.rated_power_kw
 
     def advance(self, dt_s: float) -> None:
-        """Move the station forward."""
+        """Move the station forward; motor and discharge temperatures follow the new state with a lag."""
         self.station.advance(dt_s)
+        ambient = self.station.ambient_c
+        warm = 0.5 * (ambient - 20.0)
+        for unit, temps in self._temps.items():
+            values = self.station.unit_telemetry(unit)
+            state = int(values["state"])
+            motor_target = ambient + _MOTOR_RISE_K * values["power_kw"] / self._rated_kw[unit]
+            if state == 2:
+                discharge_target = _DISCHARGE_LOADED_C + warm
+            elif state == 1:
+                discharge_target = _DISCHARGE_UNLOADED_C + warm
+            else:
+                discharge_target = ambient
+            temps[0] += (motor_target - temps[0]) * (1.0 - math.exp(-dt_s / _MOTOR_TAU_S))
+            temps[1] += (discharge_target - temps[1]) * (1.0 - math.exp(-dt_s / _DISCHARGE_TAU_S))
 
     def readings(self) -> list[Reading]:
         """What each device reports now, with meter noise (drawn apart from the physics)."""
@@ -142,7 +170,7 @@ class AirStationGroup:
 
     def _unit_reading(self, unit: str) -> dict[str, float]:
         exact = self.station.unit_telemetry(unit)
-        noise = self._rng.normal(0.0, 1.0, 3).tolist()
+        noise = self._rng.normal(0.0, 1.0, 5).tolist()
         power = max(0.0, exact["power_kw"] * (1.0 + 0.005 * noise[0]))
         values = {k: round(v, 4) for k, v in exact.items()}
         values["power_kw"] = round(power, 2)
@@ -151,6 +179,9 @@ class AirStationGroup:
         values["discharge_pressure_bar"] = round(
             max(0.0, exact["discharge_pressure_bar"] + 0.01 * noise[2]), 3
         )
+        motor, discharge = self._temps[unit]
+        values["motor_temp_c"] = round(motor + 0.2 * noise[3], 1)
+        values["discharge_temp_c"] = round(discharge + 0.3 * noise[4], 1)
         return values
 
     def _header_reading(self) -> dict[str, float]:
