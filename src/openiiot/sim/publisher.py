@@ -149,6 +149,7 @@ class SimRunner:
         clients_per_thread: int = 250,
         station_spec: StationSpec | None = None,
         joint_spec: JointSpec | None = None,
+        groups: Sequence[ModelGroup] | None = None,
     ) -> None:
         if not devices:
             raise ValidationFailed("no devices to simulate", field="devices")
@@ -162,8 +163,13 @@ class SimRunner:
         self.start_ts_ms = start_ts_ms if start_ts_ms is not None else int(time.time() * 1000)
         self.stop_event = threading.Event()
         self.connect_timeout_s = _CONNECT_TIMEOUT_S
-        groups = build_groups(list(devices), seed, self.start_ts_ms, station_spec, joint_spec)
-        self._shards = [_Shard(self, part) for part in _split(groups, clients_per_thread)]
+        # model groups built by the caller (e.g. an energy station) or from the device list
+        built = (
+            list(groups)
+            if groups is not None
+            else build_groups(list(devices), seed, self.start_ts_ms, station_spec, joint_spec)
+        )
+        self._shards = [_Shard(self, part) for part in _split(built, clients_per_thread)]
         self._started = False
 
     @property
