@@ -376,6 +376,10 @@ def build_platform(settings: Settings) -> Platform:
         activity_listeners=[connectivity.activity],
     )
 
+    def on_device_changed(device_id: str) -> None:
+        directory.invalidate(device_id)  # first: connectivity reads the device's new profile through it
+        connectivity.device_changed(device_id)
+
     def on_shared_attributes(device_id: str, values: dict[str, Any]) -> None:
         platform.push_shared_attributes(device_id)
 
@@ -385,7 +389,7 @@ def build_platform(settings: Settings) -> Platform:
         clock=clock,
         jwt_secret=settings.jwt_secret or secret_values["jwt_secret"],
         jwt_ttl_s=settings.jwt_ttl_s,
-        on_device_changed=directory.invalidate,
+        on_device_changed=on_device_changed,
         on_shared_attributes=on_shared_attributes,
         on_alarm_rules_changed=alarm_engine.invalidate_rules,
         on_alarm_events=on_alarm_events,

@@ -127,3 +127,22 @@ def test_state_survives_a_restart_and_open_sessions_close_with_the_embedded_brok
         NOW_MS + 60_000,
         "platform restarted",
     )
+
+
+def test_a_changed_profile_timeout_applies_at_once(
+    world: tuple[Harness, TenantWorld, ConnectivityService],
+) -> None:
+    harness, tenant, _ = world
+    directory = DeviceDirectory(harness.uow)
+    service = ConnectivityService(harness.uow, directory, harness.clock)
+    viewer = principal(Role.VIEWER, tenant.tenant_id)
+    device = tenant.device_id
+    service.activity({device: NOW_MS})
+    harness.services.profiles.update(
+        principal(Role.TENANT_ADMIN, tenant.tenant_id), tenant.profile_id, {"inactivity_timeout_s": 60}
+    )
+    directory.invalidate(device)  # what bootstrap wires to every device change
+    service.device_changed(device)
+    harness.clock.now = NOW_MS + 61_000  # past the new 60 s, far before the old 600 s
+    service.check()
+    assert service.get(viewer, device)["status"] == "disconnected"

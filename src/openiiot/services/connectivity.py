@@ -96,6 +96,29 @@ class ConnectivityService:
             with self._lock:
                 self._queue(state, activity_seen(state, ts_ms))
 
+    def device_changed(self, device_id: str) -> None:
+        """A device or its profile changed (call after the directory forgot it): take the profile's current
+        inactivity timeout at once; forget a deleted device."""
+        with self._lock:
+            known = device_id in self._states
+        if not known:
+            return
+        try:
+            entry = self._directory.resolve(device_id)
+        except NotFound:
+            entry = None
+        with self._lock:
+            state = self._states.get(device_id)
+            if state is None:
+                return
+            if entry is None:
+                del self._states[device_id]
+                self._dirty.discard(device_id)
+                self._touched.discard(device_id)
+            elif state.inactivity_timeout_s != entry.profile.inactivity_timeout_s:
+                state.inactivity_timeout_s = entry.profile.inactivity_timeout_s
+                self._dirty.add(device_id)
+
     def check(self) -> int:
         """Turn devices inactive whose timeout has passed and write queued events; returns events written."""
         now_ms = self._clock.now_ms()

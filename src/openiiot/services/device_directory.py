@@ -120,10 +120,13 @@ class DeviceDirectory:
         return profile, policy
 
     def invalidate(self, device_id: str) -> None:
-        """Forget one device (it was created, changed, disabled or deleted)."""
+        """Forget one device (it was created, changed, disabled or deleted) and its cached profile: a
+        profile change reaches its devices through here, and must not wait for the profile's TTL."""
         with self._lock:
             self._generation += 1
-            self._devices.pop(device_id, None)
+            cached = self._devices.pop(device_id, None)
+            if cached is not None and cached.entry is not None:
+                self._profiles.pop(cached.entry.profile.id, None)
 
     def invalidate_profile(self, profile_id: str) -> None:
         """Forget a profile and every device using it (the profile's keys or ranges changed)."""
