@@ -113,14 +113,32 @@ class SkabResult:
     grid: list[tuple[int, float, Scores, Scores]]  # window, variance, selection-group scores, all files
     files: int
     samples: int
+    cv: list[tuple[str, tuple[int, float], Scores]]  # held-out group, parameters chosen without it, scores
+    cv_pooled: Scores  # every file scored with parameters chosen without its own labels
 
 
 def skab_results(folder: Path) -> SkabResult:
     exps = load_skab(folder)
     grid = []
+    by_config: dict[tuple[int, float], dict[str, NDArray[np.bool_]]] = {}
     for window, variance in itertools.product(SKAB_GRID["window"], SKAB_GRID["variance"]):
         alarms = {e.name: _window_pca(e, window, variance) for e in exps}
+        by_config[(window, variance)] = alarms
         grid.append((window, variance, _pooled(exps, alarms, SKAB_SELECTION_GROUP), _pooled(exps, alarms)))
+
+    # Leave one group out: choose the parameters on the other two groups, score the held-out one.
+    def group_f1(cfg: tuple[int, float], groups: list[str]) -> float:
+        sel = [e for e in exps if e.group in groups]
+        truth = np.concatenate([e.anomaly for e in sel])
+        return binary_scores(truth, np.concatenate([by_config[cfg][e.name] for e in sel])).f1
+
+    cv, cv_alarms = [], {}
+    for held in SKAB_GROUPS:
+        others = [g for g in SKAB_GROUPS if g != held]
+        cfg = max(by_config, key=lambda c: group_f1(c, others))
+        cv.append((held, cfg, _pooled(exps, by_config[cfg], held)))
+        cv_alarms.update({e.name: by_config[cfg][e.name] for e in exps if e.group == held})
+    cv_pooled = _pooled(exps, cv_alarms)
     best = max(grid, key=lambda g: g[2].f1)
     window, variance = best[0], best[1]
 
@@ -144,7 +162,8 @@ def skab_results(folder: Path) -> SkabResult:
         row("Hotelling T² + Q, 30 s rolling mean of the score", {e.name: _alarms_t2q(e, 30) for e in exps}),
         row("Robust z (median/MAD), per sample", {e.name: _alarms_robust_z(e) for e in exps}),
     ]
-    return SkabResult(rows, (window, variance), grid, len(exps), sum(e.x.shape[0] for e in exps))
+    samples = sum(e.x.shape[0] for e in exps)
+    return SkabResult(rows, (window, variance), grid, len(exps), samples, cv, cv_pooled)
 
 
 def _pct(v: float | None) -> str:
@@ -193,11 +212,21 @@ def skab_section(folder: Path) -> str:
     for name, f1, far, mar in SKAB_PUBLISHED:
         lines.append(f"| {name} | {f1:.2f} | {_pct(far)} | {_pct(mar)} | | | |")
     best = r.rows[0][1]
-    met = best.f1 >= 0.80 and best.far <= 0.15
+    c = r.cv_pooled
+    met = min(best.f1, c.f1) >= 0.80 and max(best.far, c.far) <= 0.15
     lines += [
         "",
-        f"Target F1 >= 0.80 with FAR <= 15 %: **{'met' if met else 'not met'}** (F1 {best.f1:.3f}, "
-        f"FAR {_pct(best.far)}). On the held-out files alone F1 is {r.rows[0][2].f1:.3f}.",
+        "**Cross-validated by group**, so that no file is scored with parameters chosen on its own labels: "
+        "for each group (valve1, valve2, other) the window and variance are chosen on the other two groups "
+        "and applied to it; pooled over all 34 files this gives "
+        f"**F1 {c.f1:.3f}, FAR {_pct(c.far)}, MAR {_pct(c.mar)}** ("
+        + "; ".join(f"{g}: {w} s / {v:.0%}, F1 {sc.f1:.3f}" for g, (w, v), sc in r.cv)
+        + ").",
+        "",
+        f"Target F1 >= 0.80 with FAR <= 15 %: **{'met' if met else 'not met'}**"
+        f" (selected on valve1: F1 {best.f1:.3f}, FAR {_pct(best.far)}; cross-validated: F1 {c.f1:.3f}, "
+        f"FAR {_pct(c.far)}). On the 18 files outside valve1 alone, with the valve1 choice, F1 is "
+        f"{r.rows[0][2].f1:.3f}: the `other` group (leaks, imbalance, cavitation) is the hardest.",
         "",
         "<details><summary>Window-PCA grid (selection on valve1; all files shown for transparency)</summary>",
         "",
