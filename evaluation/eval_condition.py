@@ -8,6 +8,7 @@ which are labelled as such.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,14 +113,32 @@ class SkabResult:
     grid: list[tuple[int, float, Scores, Scores]]  # window, variance, selection-group scores, all files
     files: int
     samples: int
+    cv: list[tuple[str, tuple[int, float], Scores]]  # held-out group, parameters chosen without it, scores
+    cv_pooled: Scores  # every file scored with parameters chosen without its own labels
 
 
 def skab_results(folder: Path) -> SkabResult:
     exps = load_skab(folder)
     grid = []
+    by_config: dict[tuple[int, float], dict[str, NDArray[np.bool_]]] = {}
     for window, variance in itertools.product(SKAB_GRID["window"], SKAB_GRID["variance"]):
         alarms = {e.name: _window_pca(e, window, variance) for e in exps}
+        by_config[(window, variance)] = alarms
         grid.append((window, variance, _pooled(exps, alarms, SKAB_SELECTION_GROUP), _pooled(exps, alarms)))
+
+    # Leave one group out: choose the parameters on the other two groups, score the held-out one.
+    def group_f1(cfg: tuple[int, float], groups: list[str]) -> float:
+        sel = [e for e in exps if e.group in groups]
+        truth = np.concatenate([e.anomaly for e in sel])
+        return binary_scores(truth, np.concatenate([by_config[cfg][e.name] for e in sel])).f1
+
+    cv, cv_alarms = [], {}
+    for held in SKAB_GROUPS:
+        others = [g for g in SKAB_GROUPS if g != held]
+        cfg = max(by_config, key=lambda c: group_f1(c, others))
+        cv.append((held, cfg, _pooled(exps, by_config[cfg], held)))
+        cv_alarms.update({e.name: by_config[cfg][e.name] for e in exps if e.group == held})
+    cv_pooled = _pooled(exps, cv_alarms)
     best = max(grid, key=lambda g: g[2].f1)
     window, variance = best[0], best[1]
 
@@ -143,7 +162,8 @@ def skab_results(folder: Path) -> SkabResult:
         row("Hotelling T² + Q, 30 s rolling mean of the score", {e.name: _alarms_t2q(e, 30) for e in exps}),
         row("Robust z (median/MAD), per sample", {e.name: _alarms_robust_z(e) for e in exps}),
     ]
-    return SkabResult(rows, (window, variance), grid, len(exps), sum(e.x.shape[0] for e in exps))
+    samples = sum(e.x.shape[0] for e in exps)
+    return SkabResult(rows, (window, variance), grid, len(exps), samples, cv, cv_pooled)
 
 
 def _pct(v: float | None) -> str:
@@ -192,11 +212,21 @@ def skab_section(folder: Path) -> str:
     for name, f1, far, mar in SKAB_PUBLISHED:
         lines.append(f"| {name} | {f1:.2f} | {_pct(far)} | {_pct(mar)} | | | |")
     best = r.rows[0][1]
-    met = best.f1 >= 0.80 and best.far <= 0.15
+    c = r.cv_pooled
+    met = min(best.f1, c.f1) >= 0.80 and max(best.far, c.far) <= 0.15
     lines += [
         "",
-        f"Target F1 >= 0.80 with FAR <= 15 %: **{'met' if met else 'not met'}** (F1 {best.f1:.3f}, "
-        f"FAR {_pct(best.far)}). On the held-out files alone F1 is {r.rows[0][2].f1:.3f}.",
+        "**Cross-validated by group**, so that no file is scored with parameters chosen on its own labels: "
+        "for each group (valve1, valve2, other) the window and variance are chosen on the other two groups "
+        "and applied to it; pooled over all 34 files this gives "
+        f"**F1 {c.f1:.3f}, FAR {_pct(c.far)}, MAR {_pct(c.mar)}** ("
+        + "; ".join(f"{g}: {w} s / {v:.0%}, F1 {sc.f1:.3f}" for g, (w, v), sc in r.cv)
+        + ").",
+        "",
+        f"Target F1 >= 0.80 with FAR <= 15 %: **{'met' if met else 'not met'}**"
+        f" (selected on valve1: F1 {best.f1:.3f}, FAR {_pct(best.far)}; cross-validated: F1 {c.f1:.3f}, "
+        f"FAR {_pct(c.far)}). On the 18 files outside valve1 alone, with the valve1 choice, F1 is "
+        f"{r.rows[0][2].f1:.3f}: the `other` group (leaks, imbalance, cavitation) is the hardest.",
         "",
         "<details><summary>Window-PCA grid (selection on valve1; all files shown for transparency)</summary>",
         "",
@@ -377,7 +407,73 @@ def _cv_similarity(lib: list[Array], window: int, k: int, seed: int = 0) -> floa
     return float(np.sqrt(np.mean(np.square(err))))
 
 
-def cmapss_results(folder: Path) -> tuple[list[RulResult], tuple[int, int], list[tuple[int, int, float]]]:
+ONSET_GRID = {"sigmas": (1.0, 2.0, 3.0), "offset": (0.05, 0.1, 0.2, 0.5)}
+
+
+@dataclass
+class OnsetExponential:
+    """Exponential degradation started at the degradation onset (HI below the healthy mean - n sigma).
+
+    The healthy HI statistics come from cycles 10-40 of the training engines. From the onset on, the
+    degradation signal D = (onset limit + offset) - HI starts near ``offset`` and rises; the prior of
+    ``rul.ExponentialDegradation`` is learned from the training runs' post-onset parts and updated with the
+    engine's own post-onset history. No onset yet: RUL = the cap.
+    """
+
+    sigmas: float
+    offset: float
+    limit: float = 0.0
+    model: rul.ExponentialDegradation | None = None
+
+    def fit(self, lib: list[Array], healthy_mean: float, healthy_sd: float) -> OnsetExponential:
+        self.limit = healthy_mean - self.sigmas * healthy_sd
+        runs = []
+        for c in lib:
+            d = self._signal(c)
+            if d is not None and d.size >= 5:
+                runs.append((np.arange(d.size, dtype=np.float64), d))
+        thr = float(np.mean([d[-1] for _, d in runs]))
+        self.model = rul.ExponentialDegradation(threshold=thr, phi=0.0, max_rul=RUL_CAP).fit_prior(runs)
+        return self
+
+    def _signal(self, hi: Array) -> Array | None:
+        idx = np.flatnonzero(hi < self.limit)
+        if idx.size == 0:
+            return None
+        return np.clip(self.limit + self.offset - hi[int(idx[0]) :], 1e-3, None)
+
+    def predict(self, hi: Array) -> float:
+        assert self.model is not None
+        d = self._signal(hi)
+        if d is None:
+            return RUL_CAP
+        return self.model.predict(np.arange(d.size, dtype=np.float64), d, samples=300).median
+
+
+def _cv_onset(lib: list[Array], sigmas: float, offset: float, mean: float, sd: float) -> float:
+    """5-fold RMSE on training engines truncated at a random cycle."""
+    rng = np.random.default_rng(0)
+    cuts = [int(rng.integers(31, c.size - 5)) for c in lib]
+    err = []
+    for fold in range(5):
+        m = OnsetExponential(sigmas, offset).fit([c for i, c in enumerate(lib) if i % 5 != fold], mean, sd)
+        err += [m.predict(c[: cuts[i]]) - (c.size - cuts[i]) for i, c in enumerate(lib) if i % 5 == fold]
+    return float(np.sqrt(np.mean(np.square(err))))
+
+
+@dataclass(frozen=True)
+class CmapssResult:
+    results: list[RulResult]
+    selected: tuple[int, int]  # similarity window, k
+    cv: list[tuple[int, int, float]]
+    truth: Array
+    prior_life: float  # failure cycle implied by the exponential model's prior mean
+    train_lives: list[int]
+    onset: tuple[float, float]  # sigmas, offset chosen by cross-validation on the training engines
+    onset_cv: list[tuple[float, float, float]]
+
+
+def cmapss_results(folder: Path) -> CmapssResult:
     train = _units(np.loadtxt(folder / "train_FD001.txt"))
     test = _units(np.loadtxt(folder / "test_FD001.txt"))
     truth = np.loadtxt(folder / "RUL_FD001.txt")
@@ -400,6 +496,15 @@ def cmapss_results(folder: Path) -> tuple[list[RulResult], tuple[int, int], list
             for r in test
         ]
     )
+    healthy = np.concatenate([c[10:40] for c in lib])
+    mean, sd = float(healthy.mean()), float(healthy.std())
+    onset_cv = [
+        (n, off, _cv_onset(lib, n, off, mean, sd))
+        for n, off in itertools.product(ONSET_GRID["sigmas"], ONSET_GRID["offset"])
+    ]
+    n_sel, off_sel, _ = min(onset_cv, key=lambda c: c[2])
+    onset_model = OnsetExponential(n_sel, off_sel).fit(lib, mean, sd)
+    est_onset = np.array([onset_model.predict(hm.hi(r)) for r in test])
     results = [
         RulResult(
             f"Similarity to the 100 run-to-failure HI curves (window {w}, k {k})",
@@ -408,20 +513,31 @@ def cmapss_results(folder: Path) -> tuple[list[RulResult], tuple[int, int], list
             est_sim,
         ),
         RulResult(
-            "Exponential degradation, Bayesian update (Gebraeel 2006)",
+            f"Exponential degradation (Gebraeel 2006) from the onset (HI < healthy mean - {n_sel:g} sigma, "
+            f"offset {off_sel:g})",
+            rul.rmse(est_onset, truth),
+            rul.phm08_score(est_onset, truth),
+            est_onset,
+        ),
+        RulResult(
+            "Exponential degradation over the whole history (D = 2 - HI)",
             rul.rmse(est_exp, truth),
             rul.phm08_score(est_exp, truth),
             est_exp,
         ),
     ]
-    return results, (w, k), cv
+    prior_life = (math.log(thr) - float(exp_model.prior_mean[0])) / float(exp_model.prior_mean[1])
+    return CmapssResult(
+        results, (w, k), cv, truth, prior_life, [len(r) for r in train], (n_sel, off_sel), onset_cv
+    )
 
 
 def cmapss_section(folder: Path) -> str:
     head = "### NASA C-MAPSS FD001: remaining useful life of the 100 test engines\n\n"
     if not (folder / "test_FD001.txt").is_file():
         return head + f"Skipped: the C-MAPSS folder `{folder.name}/` is absent, so nothing was measured.\n"
-    results, (w, k), cv = cmapss_results(folder)
+    res = cmapss_results(folder)
+    results, (w, k), cv, truth, prior_life = res.results, res.selected, res.cv, res.truth, res.prior_life
     lines = [
         head,
         f"Health index (HI): least squares from the {len(CMAPSS_SENSORS)} informative sensors "
@@ -431,9 +547,14 @@ def cmapss_section(folder: Path) -> str:
         "RUL of the `k` best matches; window and k were chosen by leave-one-out on the *training* engines "
         f"(each truncated at a random cycle), grid {list(SIM_GRID['window'])} x {list(SIM_GRID['k'])}: "
         f"window {w}, k {k}. Estimates are capped at {RUL_CAP:.0f} cycles (the usual piecewise-linear "
-        "convention). `rul.ExponentialDegradation` fits D = 2 - HI, its prior learned from the training "
-        "runs. Scored on the last cycle of each test engine against `RUL_FD001.txt`; the test labels "
-        "played no part in any choice. PHM08 score: sum of exp(-d/13)-1 (early) and exp(d/10)-1 (late).",
+        "convention). `rul.ExponentialDegradation` (prior learned from the training runs, Bayesian update "
+        "with the engine's own history) is run twice: from the degradation onset, when the HI first falls "
+        "n sigma below its healthy mean (cycles 10-40 of the training engines), on D = limit + offset - HI, "
+        f"with n and the offset chosen by 5-fold cross-validation on the training engines (grid "
+        f"{list(ONSET_GRID['sigmas'])} x {list(ONSET_GRID['offset'])}); and naively over the whole history "
+        "on D = 2 - HI. Scored on the last cycle of each test engine against `RUL_FD001.txt`; the test "
+        "labels played no part in any choice. PHM08 score: sum of exp(-d/13)-1 (early) and exp(d/10)-1 "
+        "(late).",
         "",
         "| method | RMSE (cycles) | PHM08 score |",
         "|---|---|---|",
@@ -448,14 +569,18 @@ def cmapss_section(folder: Path) -> str:
         f"Target RMSE <= 18 cycles: **{'met' if best.rmse <= 18 else 'not met'}** "
         f"({best.rmse:.2f} with similarity).",
         "",
-        f"The exponential degradation model (RMSE {results[1].rmse:.1f}) is shown as measured: this health "
-        "index falls about linearly with cycles (it was fitted to 1 - cycle/life), so a single exponential "
-        "per engine is the wrong shape and the Bayesian update over the whole history extrapolates badly, "
-        "mostly late. It is kept in the library for signals that do grow exponentially (vibration "
-        "energy of a spalling bearing); for FD001 the similarity model is the one to use.",
+        f"The exponential model needs the onset: over the whole history (RMSE {results[2].rmse:.1f}, mean "
+        f"error {float(np.mean(results[2].estimates - truth)):+.0f} cycles, i.e. late) it fits one "
+        "exponential to a HI that stays nearly flat and then falls faster and faster, so the prior "
+        f"implies a mean life of {prior_life:.0f} cycles against {float(np.mean(res.train_lives)):.0f} "
+        f"observed. From the onset it reaches RMSE {results[1].rmse:.1f} (mean error "
+        f"{float(np.mean(results[1].estimates - truth)):+.0f} cycles), still well behind the similarity "
+        "model, which is the one to use on FD001.",
         "",
         "Leave-one-out RMSE on the training engines (selection): "
         + ", ".join(f"w {cw} k {ck}: {e:.1f}" for cw, ck, e in cv)
+        + ". Exponential from the onset, 5-fold RMSE on the training engines: "
+        + ", ".join(f"{n:g} sigma offset {o:g}: {e:.1f}" for n, o, e in res.onset_cv)
         + ".",
     ]
     return "\n".join(lines) + "\n"

@@ -76,3 +76,17 @@ def test_cmapss_fd001_similarity_rul_within_target() -> None:
     assert len(est) == 100
     assert rul.rmse(est, truth) <= 18.0
     assert rul.phm08_score(est, truth) < 1000
+
+
+def test_cmapss_exponential_model_from_the_onset_beats_the_naive_fit() -> None:
+    folder = _need("nasa-cmapss-fd001")
+    train = ev._units(np.loadtxt(folder / "train_FD001.txt"))
+    test = ev._units(np.loadtxt(folder / "test_FD001.txt"))
+    truth = np.loadtxt(folder / "RUL_FD001.txt")
+    hm = ev.HealthModel.fit(train)
+    lib = [hm.hi(r) for r in train]
+    healthy = np.concatenate([c[10:40] for c in lib])
+    model = ev.OnsetExponential(1.0, 0.05).fit(lib, float(healthy.mean()), float(healthy.std()))
+    est = np.array([model.predict(hm.hi(r)) for r in test])
+    assert rul.rmse(est, truth) < 30.0
+    assert abs(float(np.mean(est - truth))) < 15.0

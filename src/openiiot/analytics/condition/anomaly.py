@@ -281,11 +281,13 @@ class WindowPca:
         self.std = np.where(sd > 0, sd, 1.0)
         w = self._windows(h)
         self.center = w.mean(axis=0)
-        _, s, vt = np.linalg.svd(w - self.center, full_matrices=False)
-        var = s * s
+        wc = w - self.center
+        var, vecs = np.linalg.eigh(wc.T @ wc)  # cheaper than an SVD of the windows themselves
+        order = np.argsort(var)[::-1]
+        var, vecs = np.clip(var[order], 0, None), vecs[:, order]
         frac = np.cumsum(var) / max(float(var.sum()), 1e-300)
-        k = int(min(vt.shape[0], np.searchsorted(frac, self.variance - 1e-12) + 1))
-        self.components = vt[:k]
+        k = int(min(var.size, np.searchsorted(frac, self.variance - 1e-12) + 1))
+        self.components = np.ascontiguousarray(vecs[:, :k].T)
         self.threshold = _threshold(self.window_scores(h)[self.window - 1 :], self.budget, self.safety)
         return self
 
