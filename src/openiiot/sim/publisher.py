@@ -7,7 +7,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -15,6 +15,7 @@ import orjson
 from openiiot.domain.errors import ConfigurationError, ValidationFailed
 from openiiot.sim.fleet import ModelGroup, SimulatedDevice, build_groups
 from openiiot.sim.mqtt_pool import MqttClientPool
+from openiiot.sim.reducer import Fault
 from openiiot.sim.robot import JointSpec
 from openiiot.sim.station import StationSpec
 
@@ -31,7 +32,7 @@ def telemetry_topic(device_id: str) -> str:
     return f"v1/devices/{device_id}/telemetry"
 
 
-def telemetry_payload(ts_ms: int, values: dict[str, float]) -> bytes:
+def telemetry_payload(ts_ms: int, values: Mapping[str, float | str]) -> bytes:
     """ThingsBoard JSON telemetry with an explicit timestamp."""
     return orjson.dumps({"ts": ts_ms, "values": values})
 
@@ -149,6 +150,8 @@ class SimRunner:
         clients_per_thread: int = 250,
         station_spec: StationSpec | None = None,
         joint_spec: JointSpec | None = None,
+        faults: Mapping[str, Sequence[Fault]] | None = None,
+        wave_every_s: float = 600.0,
     ) -> None:
         if not devices:
             raise ValidationFailed("no devices to simulate", field="devices")
@@ -162,7 +165,15 @@ class SimRunner:
         self.start_ts_ms = start_ts_ms if start_ts_ms is not None else int(time.time() * 1000)
         self.stop_event = threading.Event()
         self.connect_timeout_s = _CONNECT_TIMEOUT_S
-        groups = build_groups(list(devices), seed, self.start_ts_ms, station_spec, joint_spec)
+        groups = build_groups(
+            list(devices),
+            seed,
+            self.start_ts_ms,
+            station_spec,
+            joint_spec,
+            faults=faults,
+            wave_every_s=wave_every_s,
+        )
         self._shards = [_Shard(self, part) for part in _split(groups, clients_per_thread)]
         self._started = False
 
