@@ -39,6 +39,7 @@ from openiiot.domain.notifications import AlarmEvent
 from openiiot.services.alarm_engine import AlarmEngine
 from openiiot.services.clock import SystemClock
 from openiiot.services.commands import CommandService
+from openiiot.services.condition_jobs import ConditionJob
 from openiiot.services.connectivity import ConnectivityService
 from openiiot.services.device_directory import DeviceDirectory
 from openiiot.services.ingest import IngestPipeline
@@ -122,6 +123,7 @@ class Platform:
     notifications: NotificationService | None = None
     connectivity: ConnectivityService | None = None
     commands: CommandService | None = None
+    condition: ConditionJob | None = None
 
     def start(self) -> None:
         """Start the embedded broker (if any), the ingest worker and the MQTT consumer."""
@@ -182,6 +184,8 @@ class Platform:
             self.jobs.append(PeriodicJob("alarms", ALARM_TICK_S, self.alarm_engine.tick_all))
         if self.commands is not None:
             self.jobs.append(PeriodicJob("commands", COMMAND_TICK_S, self.commands.tick))
+        if self.condition is not None:
+            self.jobs.append(PeriodicJob("condition", s.condition_interval_s, self.condition.run))
         self.jobs.append(
             PeriodicJob("work-order-verify", WORK_ORDER_VERIFY_S, self.services.workorders.verify_due)
         )
@@ -343,6 +347,8 @@ def build_platform(settings: Settings) -> Platform:
         notifications=notifications,
         connectivity=connectivity,
         commands=commands,
+        # derived cm.* values reach the alarm rules through the same listener as ingested telemetry
+        condition=ConditionJob(uow, telemetry, clock, on_derived=alarm_engine.on_batch),
     )
     return platform
 

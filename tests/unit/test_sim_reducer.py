@@ -13,6 +13,7 @@ from openiiot.analytics.condition.features import envelope_spectrum, time_featur
 from openiiot.analytics.condition.waveform import decode_waveform, encode_waveform
 from openiiot.domain.errors import ValidationFailed
 from openiiot.sim.fleet import ROBOT_REDUCER, ReducerRobotGroup, SimulatedDevice, build_groups
+from openiiot.sim.publisher import telemetry_payload
 from openiiot.sim.reducer import (
     AXES,
     REDUCERS,
@@ -161,6 +162,8 @@ def test_robot_group_sends_bursts_on_schedule_and_accepts_injected_faults() -> N
         if tick:
             robot.advance(1.0)
         readings = robot.readings()
+        for _, values in readings:  # what the publisher sends must be plain JSON
+            assert telemetry_payload(0, values)
         assert [d.device_id for d, _ in readings] == ["r1-j1", "r1-j2", "r1-j3"]
         if "vib_wave" in readings[0][1]:
             bursts += 1

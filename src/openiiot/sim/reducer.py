@@ -331,8 +331,8 @@ class ReducerJoint(RobotJoint):
         self._kin.speed_rad_s = 0.0
 
     def cycle(self) -> CycleStats:
-        """Figures of one program cycle at the present friction (friction rounded to 0.1 %)."""
-        return cycle_stats(self.spec, self.program, round(self._friction_factor(), 3))
+        """Figures of one program cycle at the present friction (friction rounded to 1 %)."""
+        return cycle_stats(self.spec, self.program, round(self._friction_factor(), 2))
 
     def backlash_arcmin(self) -> float:
         return self.reducer.backlash_arcmin + 5.0 * self.severities().wear
@@ -349,7 +349,7 @@ class ReducerJoint(RobotJoint):
         """Controller readings: the joint's, plus ambient, temperature rise and per-cycle RMS current."""
         out = super().telemetry()
         ambient = self._ambient_c()
-        noise = self._noise.normal(0.0, 1.0, 2)
+        noise = self._noise.normal(0.0, 1.0, 2).tolist()
         out["ambient_c"] = round(ambient + 0.1 * noise[0], 2)
         out["temp_rise_c"] = round(out["temp_c"] - ambient, 2)
         out["current_rms_a"] = round(self.cycle().rms_current_a * (1.0 + 0.005 * noise[1]), 3)
