@@ -45,6 +45,7 @@ PREFIX = "cm."
 _HOUR_MS = 3_600_000
 _PAGE = 5000
 _DEVICE_PAGE = 1000
+_MAX_POINTS_PER_RUN = 200_000  # bounds the memory and the transaction of one run
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class ConditionConfig:
     foundation: str = "rigid"
     failure_levels: Mapping[str, float] = field(default_factory=dict)  # per symptom group, overrides
     backfill_hours: float = 720.0
-    max_bursts_per_run: int = 2000
+    max_bursts_per_run: int = 500
 
     @classmethod
     def from_json(cls, value: Any) -> ConditionConfig:
@@ -176,12 +177,24 @@ class ConditionJob:
                 if device_id not in self._configs:
                     del self._states[device_id]
             done = 0
+            derived, alarm_batch = TelemetryBatch(), TelemetryBatch()
             for device_id, cfg in sorted(self._configs.items()):
+                if len(derived) >= _MAX_POINTS_PER_RUN:
+                    break  # a backlog (first start, restart): the remaining devices go on next run
                 try:
-                    done += self._process(device_id, cfg, now)
+                    done += self._process(device_id, cfg, now, derived, alarm_batch)
                 except Exception:
                     self.errors += 1
+                    self._states.pop(device_id, None)  # rebuilt from stored telemetry next run
                     log.exception("condition monitoring failed", extra={"device_id": device_id})
+            if len(derived):
+                try:
+                    self._store.append(derived)  # one transaction for the whole run
+                except Exception:
+                    self._states.clear()  # nothing of this run was stored: rebuild and redo it
+                    raise
+            if self._on_derived is not None and len(alarm_batch):
+                self._on_derived(alarm_batch)
             return done
 
     def _load_configs(self) -> dict[str, ConditionConfig]:
@@ -226,7 +239,15 @@ class ConditionJob:
         self._states[device_id] = state
         return state
 
-    def _process(self, device_id: str, cfg: ConditionConfig, now: int) -> int:
+    def _process(
+        self,
+        device_id: str,
+        cfg: ConditionConfig,
+        now: int,
+        out: TelemetryBatch,
+        alarm_batch: TelemetryBatch,
+    ) -> int:
+        """Append the device's new derived points to `out` and their alarm samples to `alarm_batch`."""
         state = self._state(device_id, cfg, now)
         if state is None or state.healthy_start_ms is None:
             return 0
@@ -235,7 +256,6 @@ class ConditionJob:
             # after a restart only `backfill_hours` of history are replayed
             state.cursor_ms = max(state.cursor_ms, now - int(cfg.backfill_hours * _HOUR_MS))
         rows = self._rows(device_id, cfg, state, now)
-        out = TelemetryBatch()
         fresh: list[tuple[int, dict[str, float]]] = []
         for ts, row in rows:
             values: dict[str, float] = {k: row[k] for k in WAVE_FEATURES}
@@ -255,17 +275,13 @@ class ConditionJob:
                 fresh.append((ts, values))
         if now >= healthy_end and not state.monitor.fitted and state.healthy:
             self._fit(device_id, state)
-        if len(out):
-            self._store.append(out)
+        if fresh:
             state.written_after_ms = max(state.written_after_ms, fresh[-1][0])
-            if self._on_derived is not None:
-                # rows are stamped with the job's clock, 1 ms apart in burst order (see the module docstring)
-                alarm_batch = TelemetryBatch()
-                stamp = max(self._clock.now_ms(), fresh[-1][0]) - len(fresh) + 1
-                for i, (_ts, values) in enumerate(fresh):
-                    for key, value in values.items():
-                        alarm_batch.add(device_id, PREFIX + key, stamp + i, value)
-                self._on_derived(alarm_batch)
+            # rows are stamped with the job's clock, 1 ms apart in burst order (see the module docstring)
+            stamp = max(self._clock.now_ms(), fresh[-1][0]) - len(fresh) + 1
+            for i, (_ts, values) in enumerate(fresh):
+                for key, value in values.items():
+                    alarm_batch.add(device_id, PREFIX + key, stamp + i, value)
         self.bursts += len(rows)
         return len(rows)
 
