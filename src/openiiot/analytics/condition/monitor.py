@@ -202,6 +202,7 @@ class ConditionMonitor:
             hi_arr, st = g.health.health(x[:, g.columns], self.state.hi.get(g.name))
             self.state.hi[g.name] = st
             out["hi_" + g.name] = float(hi_arr[0])
+            out["ind_" + g.name] = float(st[1])  # smoothed, monotonic indicator: calibrates failure levels
             worst = min(worst, float(hi_arr[0]))
             smoothed = st[1]
             if smoothed >= s.detect_fraction * g.health.failure_level:
