@@ -107,8 +107,8 @@ def burst_features(
 # The default levels were calibrated on the simulator's run-to-failure fleet
 # (evaluation/eval_condition_sim.py); set them from your own failed units when you have them.
 DEFAULT_GROUPS: dict[str, tuple[tuple[str, ...], float]] = {
-    "bearing": (("hf_rms", "kurtosis", "env_bpfo", "env_bpfi"), 250.0),
-    "mechanical": (("velocity_rms", "accel_rms", "current_rms_a"), 20.0),
+    "bearing": (("hf_rms", "accel_rms", "kurtosis", "env_bpfo", "env_bpfi"), 250.0),
+    "mechanical": (("velocity_rms", "current_rms_a"), 20.0),
     "thermal": (("temp_rise_c",), 20.0),
 }
 
