@@ -14,7 +14,8 @@ burst (temperature rise, RMS current...) join the feature vector under their own
   (rising deviations only, EWMA, running maximum), each feature's spread floored at ``rel_floor`` of its
   healthy median so that very steady features do not swamp the others; 1 = healthy, 0 = at the group's
   failure level. The machine's health index is the worst group's.
-- RUL: once a group's smoothed indicator passes ``detect_fraction`` of its failure level, an exponential
+- RUL: once a group's smoothed indicator passes ``detect_fraction`` of its failure level (and twice its
+  largest value over the healthy window, so that noise does not start a degradation), an exponential
   degradation model with Bayesian updating (`ExponentialDegradation`) extrapolates it to the failure level;
   the machine's RUL is the shortest group's, median and 5-95 % band, in hours.
 """
@@ -122,6 +123,7 @@ class MonitorSettings:
     budget: float = 0.01  # false-alarm budget per burst of the anomaly score
     safety: float = 1.0  # multiplies the anomaly threshold learned from the budget
     detect_fraction: float = 0.1  # a group's RUL is estimated once its indicator passes this share of failure
+    noise_margin: float = 2.0  # ... and this multiple of the indicator's largest value in the healthy window
     alpha: float = 0.3  # EWMA factor of the health index
     rel_floor: float = 0.05  # a feature's spread is at least this share of its healthy median
     prior_growth: float = 4.0  # prior: ln(failure/detect level) is covered in `prior_life_h` / this factor
@@ -145,6 +147,7 @@ class _Group:
     name: str
     columns: list[int]
     health: HealthIndex
+    detect: float  # smoothed indicator from which the group's RUL is estimated
 
 
 class ConditionMonitor:
@@ -183,7 +186,9 @@ class ConditionMonitor:
             hi = HealthIndex(failure_level=failure, alpha=s.alpha).fit(h[:, cols])
             floor = s.rel_floor * np.abs(np.median(h[:, cols], axis=0))
             hi.std = np.maximum(hi.std, np.where(floor > 0, floor, 1.0))
-            self.groups.append(_Group(name, cols, hi))
+            healthy_peak = float(hi.smooth(hi.indicator(h[:, cols]))[0].max())
+            detect = max(s.detect_fraction * failure, s.noise_margin * healthy_peak)
+            self.groups.append(_Group(name, cols, hi, min(detect, 0.9 * failure)))
         self.state = MonitorState()
         self.fitted = True
         return self
@@ -205,10 +210,10 @@ class ConditionMonitor:
             out["ind_" + g.name] = float(st[1])  # smoothed, monotonic indicator: calibrates failure levels
             worst = min(worst, float(hi_arr[0]))
             smoothed = st[1]
-            if smoothed >= s.detect_fraction * g.health.failure_level:
+            if smoothed >= g.detect:
                 pts = self.state.degradation.setdefault(g.name, [])
                 pts.append((t_h, smoothed))
-                est = self._rul(pts, g.health.failure_level)
+                est = self._rul(pts, g.detect, g.health.failure_level)
                 if est is not None:
                     ruls.append(est)
         out["health_index"] = worst
@@ -220,7 +225,9 @@ class ConditionMonitor:
         self.state.last_ts_ms = ts_ms
         return out
 
-    def _rul(self, pts: list[tuple[float, float]], failure: float) -> tuple[float, float, float] | None:
+    def _rul(
+        self, pts: list[tuple[float, float]], detect: float, failure: float
+    ) -> tuple[float, float, float] | None:
         """(median, low, high) hours until the group's indicator reaches ``failure``, or None (< 3 points)."""
         s = self.settings
         if len(pts) < 3:
@@ -230,10 +237,10 @@ class ConditionMonitor:
         t0 = pts[0][0]
         t = np.array([p[0] - t0 for p in pts])
         y = np.array([p[1] for p in pts])
-        beta = math.log(1.0 / s.detect_fraction) / s.prior_life_h
+        beta = math.log(failure / detect) / s.prior_life_h
         model = ExponentialDegradation(
             threshold=failure,
-            prior_mean=np.array([math.log(s.detect_fraction * failure), beta]),
+            prior_mean=np.array([math.log(detect), beta]),
             prior_cov=np.diag([0.25, beta**2]),
             noise_var=0.01,
             max_rul=s.max_rul_h,
