@@ -40,6 +40,7 @@ from openiiot.domain.notifications import AlarmEvent
 from openiiot.services.alarm_engine import AlarmEngine
 from openiiot.services.clock import SystemClock
 from openiiot.services.commands import CommandService
+from openiiot.services.condition_jobs import ConditionJob
 from openiiot.services.connectivity import ConnectivityService
 from openiiot.services.device_directory import DeviceDirectory
 from openiiot.services.ingest import IngestPipeline
@@ -131,6 +132,7 @@ class Platform:
     commands: CommandService | None = None
     leader: LeaderLock = field(default_factory=SingleProcess)  # who runs the fleet-wide jobs
     role: str = "all"
+    condition: ConditionJob | None = None
 
     def start(self, role: str = "all") -> None:
         """Start what the process role runs (docs/deploy.md): `all` — everything, the only role of embedded
@@ -245,6 +247,9 @@ class Platform:
             jobs.append(PeriodicJob("alarms", ALARM_TICK_S, self.alarm_engine.tick_all, leader=leader))
         if self.commands is not None:
             jobs.append(PeriodicJob("commands", COMMAND_TICK_S, self.commands.tick, leader=leader))
+        if self.condition is not None:
+            interval_s = self.settings.condition_interval_s
+            jobs.append(PeriodicJob("condition", interval_s, self.condition.run, leader=leader))
         jobs.append(
             PeriodicJob(
                 "work-order-verify", WORK_ORDER_VERIFY_S, self.services.workorders.verify_due, leader=leader
@@ -420,6 +425,8 @@ def build_platform(settings: Settings) -> Platform:
         commands=commands,
         leader=PostgresLeaderLock(database_url) if is_postgres_url(database_url) else SingleProcess(),
         broker_accounts=broker_accounts,
+        # derived cm.* values reach the alarm rules through the same listener as ingested telemetry
+        condition=ConditionJob(uow, telemetry, clock, on_derived=alarm_engine.on_batch),
     )
     return platform
 

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     notification_max_attempts: int = Field(
         5, ge=1, le=50, description="Delivery attempts before a notification becomes a dead letter"
     )
+    condition_interval_s: float = Field(
+        60.0, ge=0.2, le=3600, description="How often condition monitoring processes new waveform bursts"
+    )
     alarm_topic_prefix: str | None = Field(
         None,
         description="MQTT topic prefix of alarm notifications; unset = platform/alarms (embedded broker) "

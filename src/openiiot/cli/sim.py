@@ -30,7 +30,8 @@ def run(
         exists=True,
         dir_okay=False,
         help="CSV with columns device_id,access_token,model[,group]; model is compressor, flow_meter, "
-        "pressure_sensor or robot_joint. List a station's compressors before its meters, or use group.",
+        "pressure_sensor, robot_joint or robot_reducer (group = the robot, joints in axis order). List a "
+        "station's compressors before its meters, or use group.",
     ),
     host: str = typer.Option("127.0.0.1", help="MQTT broker host."),
     port: int = typer.Option(1883, min=1, max=65535, help="MQTT broker port."),
@@ -41,11 +42,16 @@ def run(
     duration_s: float = typer.Option(
         0.0, "--duration-s", min=0.0, help="Stop after this long; 0 = until Ctrl-C."
     ),
+    wave_every_s: float = typer.Option(
+        600.0, "--wave-every-s", min=1.0, help="Seconds between vibration waveform bursts of robot_reducer."
+    ),
 ) -> None:
     """Publish simulated telemetry for every device of the CSV, each with its own credentials."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        runner = SimRunner(read_devices_csv(devices), host, port, rate_hz=rate_hz, seed=seed)
+        runner = SimRunner(
+            read_devices_csv(devices), host, port, rate_hz=rate_hz, seed=seed, wave_every_s=wave_every_s
+        )
         runner.start()
     except OpenIIoTError as exc:
         console.print(f"[bold red]error:[/] {exc}")

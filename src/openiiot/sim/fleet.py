@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from openiiot.domain.errors import NotFound, ValidationFailed
+from openiiot.sim.reducer import AXES, REDUCERS, Fault, FaultKind, ReducerJoint, SiteSpec
 from openiiot.sim.robot import JointSpec, MotionSegment, RobotJoint
 from openiiot.sim.station import CompressorStation, StationSpec
 
@@ -20,7 +21,8 @@ FLOW_METER = "flow_meter"
 PRESSURE_SENSOR = "pressure_sensor"
 ROBOT_JOINT = "robot_joint"
 STATION_HEADER = "station_header"  # header meter and controller of an energy station (station_devices.py)
-DEVICE_MODELS = (COMPRESSOR, FLOW_METER, PRESSURE_SENSOR, ROBOT_JOINT, STATION_HEADER)
+ROBOT_REDUCER = "robot_reducer"  # one joint (and its reducer) of a multi-axis robot; `group` = the robot
+DEVICE_MODELS = (COMPRESSOR, FLOW_METER, PRESSURE_SENSOR, ROBOT_JOINT, STATION_HEADER, ROBOT_REDUCER)
 _STATION_MODELS = (COMPRESSOR, FLOW_METER, PRESSURE_SENSOR)
 MAX_COMPRESSORS_PER_STATION = 4
 _DEFAULT_COMPRESSORS = 3  # a station listed only by its meters still needs air to measure
@@ -44,7 +46,7 @@ class SimulatedDevice:
             raise ValidationFailed("device_id must not be empty", field="device_id")
 
 
-Reading = tuple[SimulatedDevice, dict[str, float]]
+Reading = tuple[SimulatedDevice, dict[str, Any]]  # numbers, and text for waveform bursts
 
 
 class ModelGroup(Protocol):
@@ -131,6 +133,103 @@ class RobotGroup:
         return [(self.devices[0], self.joint.telemetry())]
 
 
+class ReducerRobotGroup:
+    """A multi-axis robot: its devices are its joints in axis order (axis n uses the n-th of `AXES`).
+
+    Every `wave_every_s` of simulated time each joint adds a waveform burst (`vib_wave`, `wave_rpm`) to its
+    readings. `faults` maps device ids to faults (times in seconds after the simulation start);
+    the `inject_fault` command adds one while running. The robot follows its site's shift pattern when
+    `follow_shifts` is set, else it runs until stopped.
+    """
+
+    def __init__(
+        self,
+        devices: list[SimulatedDevice],
+        seed: int,
+        start_ts_ms: int,
+        *,
+        faults: Mapping[str, Sequence[Fault]] | None = None,
+        site: SiteSpec | None = None,
+        wave_every_s: float = 600.0,
+        follow_shifts: bool = False,
+    ) -> None:
+        if len(devices) > len(AXES):
+            raise ValidationFailed(f"a robot has at most {len(AXES)} joints", field="group")
+        if wave_every_s <= 0:
+            raise ValidationFailed("wave_every_s must be positive", field="wave_every_s")
+        self.devices = devices
+        faults = faults or {}
+        self.joints = [
+            ReducerJoint(
+                AXES[i][1],
+                REDUCERS[AXES[i][0]],
+                _group_seed(seed, i),
+                faults=tuple(faults.get(d.device_id, ())),
+                site=site,
+                start_ts_ms=start_ts_ms,
+            )
+            for i, d in enumerate(devices)
+        ]
+        self.wave_every_s = wave_every_s
+        self.follow_shifts = follow_shifts
+        self.running = True
+        self._next_wave_s = 0.0
+
+    def _joint(self, device_id: str) -> ReducerJoint:
+        for device, joint in zip(self.devices, self.joints, strict=True):
+            if device.device_id == device_id:
+                return joint
+        raise NotFound("joint", device_id)
+
+    def advance(self, dt_s: float) -> None:
+        """Move every joint forward (all stand still when the robot is stopped or off shift)."""
+        running = self.running and (not self.follow_shifts or self.joints[0].working())
+        for joint in self.joints:
+            joint.advance(dt_s, running)
+
+    def readings(self) -> list[Reading]:
+        """Each joint's readings, with a waveform burst when one is due."""
+        burst = self.joints[0].elapsed_s + 1e-9 >= self._next_wave_s
+        if burst:
+            self._next_wave_s += self.wave_every_s * max(
+                1, math.floor((self.joints[0].elapsed_s - self._next_wave_s) / self.wave_every_s) + 1
+            )
+        out: list[Reading] = []
+        for device, joint in zip(self.devices, self.joints, strict=True):
+            values: dict[str, Any] = dict(joint.telemetry())
+            if burst:
+                values.update(joint.burst_values())
+            out.append((device, values))
+        return out
+
+    def command(self, device_id: str, name: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """start, stop, run_health_check, or inject_fault {kind, onset_in_s, failure_in_s}."""
+        joint = self._joint(device_id)
+        if name == "stop":
+            self.running = False
+            return {"running": False}
+        if name == "start":
+            self.running = True
+            return {"running": True}
+        if name == "run_health_check":
+            return joint.health_check()
+        if name == "inject_fault":
+            p = params or {}
+            try:
+                kind = FaultKind(str(p.get("kind")))
+                onset = joint.elapsed_s + float(p.get("onset_in_s", 0.0))
+                failure = joint.elapsed_s + float(p["failure_in_s"])
+            except (KeyError, ValueError, TypeError) as exc:
+                raise ValidationFailed(
+                    "inject_fault needs kind (outer_race, inner_race, wear, lubrication) and failure_in_s",
+                    field="params",
+                ) from exc
+            fault = Fault(kind, onset, failure)
+            joint.inject(fault)
+            return {"kind": kind.value, "onset_s": onset, "failure_s": failure}
+        raise ValidationFailed(f"unknown command {name!r}", field="method")
+
+
 HEALTH_CHECK_PROGRAM = (MotionSegment(90.0, 1.5, 0.5), MotionSegment(-90.0, 1.5, 0.5))
 HEALTH_CHECK_CYCLES = 3
 
@@ -213,8 +312,15 @@ def build_groups(
     start_ts_ms: int,
     station_spec: StationSpec | None = None,
     joint_spec: JointSpec | None = None,
+    *,
+    faults: Mapping[str, Sequence[Fault]] | None = None,
+    wave_every_s: float = 600.0,
 ) -> list[ModelGroup]:
-    """Models for a device list; the same list, seed and start time give identical series."""
+    """Models for a device list; the same list, seed and start time give identical series.
+
+    `robot_reducer` devices form robots by `group` (in listed order: axis 1, 2, ...); ungrouped ones are
+    single-joint robots. `faults` and `wave_every_s` apply to them (see `ReducerRobotGroup`).
+    """
     ids = [d.device_id for d in devices]
     if len(set(ids)) != len(ids):
         raise ValidationFailed("device ids must be unique", field="device_id")
@@ -225,4 +331,19 @@ def build_groups(
     offset = len(groups)
     robots = [d for d in devices if d.model == ROBOT_JOINT]
     groups.extend(RobotGroup(d, _group_seed(seed, offset + i), joint_spec) for i, d in enumerate(robots))
+    offset = len(groups)
+    robot_devices: dict[str, list[SimulatedDevice]] = {}
+    for d in devices:
+        if d.model == ROBOT_REDUCER:
+            robot_devices.setdefault(d.group or d.device_id, []).append(d)
+    groups.extend(
+        ReducerRobotGroup(
+            members,
+            _group_seed(seed, offset + i),
+            start_ts_ms,
+            faults=faults,
+            wave_every_s=wave_every_s,
+        )
+        for i, members in enumerate(robot_devices.values())
+    )
     return groups

@@ -7,7 +7,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -15,6 +15,7 @@ import orjson
 from openiiot.domain.errors import ConfigurationError, ValidationFailed
 from openiiot.sim.fleet import ModelGroup, SimulatedDevice, build_groups
 from openiiot.sim.mqtt_pool import MqttClientPool
+from openiiot.sim.reducer import Fault
 from openiiot.sim.robot import JointSpec
 from openiiot.sim.station import StationSpec
 
@@ -31,7 +32,7 @@ def telemetry_topic(device_id: str) -> str:
     return f"v1/devices/{device_id}/telemetry"
 
 
-def telemetry_payload(ts_ms: int, values: dict[str, float]) -> bytes:
+def telemetry_payload(ts_ms: int, values: Mapping[str, float | str]) -> bytes:
     """ThingsBoard JSON telemetry with an explicit timestamp."""
     return orjson.dumps({"ts": ts_ms, "values": values})
 
@@ -150,6 +151,8 @@ class SimRunner:
         station_spec: StationSpec | None = None,
         joint_spec: JointSpec | None = None,
         groups: Sequence[ModelGroup] | None = None,
+        faults: Mapping[str, Sequence[Fault]] | None = None,
+        wave_every_s: float = 600.0,
     ) -> None:
         if not devices:
             raise ValidationFailed("no devices to simulate", field="devices")
@@ -167,7 +170,15 @@ class SimRunner:
         built = (
             list(groups)
             if groups is not None
-            else build_groups(list(devices), seed, self.start_ts_ms, station_spec, joint_spec)
+            else build_groups(
+                list(devices),
+                seed,
+                self.start_ts_ms,
+                station_spec,
+                joint_spec,
+                faults=faults,
+                wave_every_s=wave_every_s,
+            )
         )
         self._shards = [_Shard(self, part) for part in _split(built, clients_per_thread)]
         self._started = False

@@ -128,8 +128,13 @@ class RobotJoint:
         spec = self.spec
         inertia = spec.inertia_kg_m2 + kin.payload_kg * spec.payload_arm_m**2
         gravity = (spec.gravity_nm + kin.payload_kg * _G * spec.payload_arm_m) * math.cos(kin.angle_rad)
-        friction = (1.0 + 2.0 * spec.wear) * (
-            spec.viscous_nm_s_rad * kin.speed_rad_s + spec.coulomb_nm * math.copysign(1.0, kin.speed_rad_s)
+        friction = (
+            (1.0 + 2.0 * spec.wear)
+            * self._friction_factor()
+            * (
+                spec.viscous_nm_s_rad * kin.speed_rad_s
+                + spec.coulomb_nm * math.copysign(1.0, kin.speed_rad_s)
+            )
         )
         if kin.speed_rad_s == 0.0:
             friction = 0.0  # static friction is carried by the brake-free holding torque
@@ -146,8 +151,22 @@ class RobotJoint:
             power_w = abs(self.torque_nm * self._kin.speed_rad_s)
             self._cycle_sums[0] += abs(self.torque_nm) ** _RV_EXPONENT * abs(self._kin.speed_rad_s) * h
             self._cycle_sums[1] += abs(self._kin.speed_rad_s) * h
-            target = self.spec.ambient_c + self.spec.holding_rise_k + self.spec.heat_k_per_w * power_w
+            target = (
+                self._ambient_c()
+                + self.spec.holding_rise_k
+                + self.spec.heat_k_per_w * self._heat_factor() * power_w
+            )
             self.temp_c += (target - self.temp_c) * (1.0 - math.exp(-h / self.spec.thermal_tau_s))
+
+    # Hooks for subclasses with faults (sim.reducer): friction and heat multipliers, ambient temperature.
+    def _friction_factor(self) -> float:
+        return 1.0
+
+    def _heat_factor(self) -> float:
+        return 1.0
+
+    def _ambient_c(self) -> float:
+        return self.spec.ambient_c
 
     def _move(self, h_s: float) -> None:
         self._t_in_segment_s += h_s
