@@ -17,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.integration.mosquitto_fixtures import (  # noqa: F401 - the fixture
     Mosquitto,
     mosquitto,
+    restart_mosquitto,
     start_mosquitto,
     stop_mosquitto,
 )
@@ -409,3 +410,29 @@ async def test_sessions_come_from_the_broker_log_and_commands_reach_the_device_o
     while await connected():
         assert time.monotonic() < deadline, "the platform never saw the device leave"
         await asyncio.sleep(0.05)
+
+
+async def test_after_a_broker_restart_the_platform_reconnects_and_keeps_managing_devices(
+    platform: Platform,
+    api: httpx.AsyncClient,
+    mosquitto: Mosquitto,  # noqa: F811
+) -> None:
+    [(a_id, a_token)] = await provision(api, ["A"])
+    restart_mosquitto(mosquitto)
+    assert platform.consumer is not None
+    wait_for(platform.consumer.connected.is_set, 30, "the ingest consumer to reconnect")
+    # device accounts survive in the plugin's file; a new device is provisioned through the new connection
+    a = (await api.get(f"/api/v1/devices/{a_id}")).json()
+    created = await api.post(
+        "/api/v1/devices", json={"tenant_id": a["tenant_id"], "name": "B", "profile_id": a["profile_id"]}
+    )
+    assert created.status_code == 201, created.text
+    b_id, b_token = created.json()["device"]["id"], created.json()["access_token"]
+    for device_id, token, value in ((a_id, a_token, 1.25), (b_id, b_token, 2.5)):
+        device = Device(mosquitto.port, device_id, token)
+        try:
+            assert device.connected, device.reason
+            device.publish(f"v1/devices/{device_id}/telemetry", {"ts": TS, "values": {"pressure_bar": value}})
+            await wait_value(api, device_id, {"ts": TS, "value": value})
+        finally:
+            device.close()
