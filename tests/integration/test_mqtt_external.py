@@ -436,3 +436,29 @@ async def test_after_a_broker_restart_the_platform_reconnects_and_keeps_managing
             await wait_value(api, device_id, {"ts": TS, "value": value})
         finally:
             device.close()
+
+
+async def test_broker_sync_refuses_to_wipe_the_broker_from_an_empty_or_missing_device_table(
+    platform: Platform,
+    mosquitto: Mosquitto,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    admin = DynsecClient(parse_broker_url(mosquitto.url))
+    admin.connect()
+    try:
+        admin.run("createClient", username="dev-x", password="x", textname=DEVICE_TEXTNAME)
+        monkeypatch.setenv("OPENIIOT_MQTT_URL", mosquitto.url)
+        runner = CliRunner()
+        monkeypatch.setenv("OPENIIOT_DATA_DIR", str(tmp_path / "nowhere"))
+        missing = runner.invoke(cli_app, ["broker", "sync"])
+        assert missing.exit_code == 2 and "no metadata database" in " ".join(missing.output.split())
+        monkeypatch.setenv("OPENIIOT_DATA_DIR", str(platform.settings.data_dir))
+        empty = runner.invoke(cli_app, ["broker", "sync"])
+        assert empty.exit_code == 2 and "device table is empty" in " ".join(empty.output.split())
+        assert "dev-x" in {c["username"] for c in admin.list_all("listClients", "clients")}
+        forced = runner.invoke(cli_app, ["broker", "sync", "--force"])
+        assert forced.exit_code == 0, forced.output
+        assert "dev-x" not in {c["username"] for c in admin.list_all("listClients", "clients")}
+    finally:
+        admin.close()
