@@ -223,7 +223,8 @@ class DynsecClient:
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
         if self._client is not None:
-            log.warning("dynamic-security client disconnected", extra={"reason": str(reason)})
+            # expected once at first start: the plugin disconnects a client whose roles change
+            log.info("dynamic-security client disconnected; reconnecting", extra={"reason": str(reason)})
 
     def _on_subscribe(self, _c: Any, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:
         with self._state:
