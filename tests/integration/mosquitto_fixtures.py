@@ -112,6 +112,25 @@ def start_mosquitto(directory: Path, *, dynsec: bool = True, extra_conf: str = "
     raise AssertionError("mosquitto did not listen within 10 s")
 
 
+def restart_mosquitto(broker: Mosquitto) -> None:
+    """Stop the broker and start it again on the same port with the same files (dynsec JSON kept)."""
+    stop_mosquitto(broker)
+    with (broker.directory / "stderr.txt").open("ab") as stderr:
+        broker.process = subprocess.Popen(
+            [_binary(), "-c", str(broker.directory / "mosquitto.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", broker.port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("mosquitto did not listen again within 10 s")
+
+
 def stop_mosquitto(broker: Mosquitto) -> None:
     """Terminate the broker process (by its own handle) and wait for it."""
     if broker.process.poll() is None:

@@ -17,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.integration.mosquitto_fixtures import (  # noqa: F401 - the fixture
     Mosquitto,
     mosquitto,
+    restart_mosquitto,
     start_mosquitto,
     stop_mosquitto,
 )
@@ -409,3 +410,55 @@ async def test_sessions_come_from_the_broker_log_and_commands_reach_the_device_o
     while await connected():
         assert time.monotonic() < deadline, "the platform never saw the device leave"
         await asyncio.sleep(0.05)
+
+
+async def test_after_a_broker_restart_the_platform_reconnects_and_keeps_managing_devices(
+    platform: Platform,
+    api: httpx.AsyncClient,
+    mosquitto: Mosquitto,  # noqa: F811
+) -> None:
+    [(a_id, a_token)] = await provision(api, ["A"])
+    restart_mosquitto(mosquitto)
+    assert platform.consumer is not None
+    wait_for(platform.consumer.connected.is_set, 30, "the ingest consumer to reconnect")
+    # device accounts survive in the plugin's file; a new device is provisioned through the new connection
+    a = (await api.get(f"/api/v1/devices/{a_id}")).json()
+    created = await api.post(
+        "/api/v1/devices", json={"tenant_id": a["tenant_id"], "name": "B", "profile_id": a["profile_id"]}
+    )
+    assert created.status_code == 201, created.text
+    b_id, b_token = created.json()["device"]["id"], created.json()["access_token"]
+    for device_id, token, value in ((a_id, a_token, 1.25), (b_id, b_token, 2.5)):
+        device = Device(mosquitto.port, device_id, token)
+        try:
+            assert device.connected, device.reason
+            device.publish(f"v1/devices/{device_id}/telemetry", {"ts": TS, "values": {"pressure_bar": value}})
+            await wait_value(api, device_id, {"ts": TS, "value": value})
+        finally:
+            device.close()
+
+
+async def test_broker_sync_refuses_to_wipe_the_broker_from_an_empty_or_missing_device_table(
+    platform: Platform,
+    mosquitto: Mosquitto,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    admin = DynsecClient(parse_broker_url(mosquitto.url))
+    admin.connect()
+    try:
+        admin.run("createClient", username="dev-x", password="x", textname=DEVICE_TEXTNAME)
+        monkeypatch.setenv("OPENIIOT_MQTT_URL", mosquitto.url)
+        runner = CliRunner()
+        monkeypatch.setenv("OPENIIOT_DATA_DIR", str(tmp_path / "nowhere"))
+        missing = runner.invoke(cli_app, ["broker", "sync"])
+        assert missing.exit_code == 2 and "no metadata database" in " ".join(missing.output.split())
+        monkeypatch.setenv("OPENIIOT_DATA_DIR", str(platform.settings.data_dir))
+        empty = runner.invoke(cli_app, ["broker", "sync"])
+        assert empty.exit_code == 2 and "device table is empty" in " ".join(empty.output.split())
+        assert "dev-x" in {c["username"] for c in admin.list_all("listClients", "clients")}
+        forced = runner.invoke(cli_app, ["broker", "sync", "--force"])
+        assert forced.exit_code == 0, forced.output
+        assert "dev-x" not in {c["username"] for c in admin.list_all("listClients", "clients")}
+    finally:
+        admin.close()

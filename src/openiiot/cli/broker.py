@@ -35,6 +35,9 @@ def device_states(database_url: str) -> dict[str, bool]:
 @app.command()
 def sync(
     dry_run: bool = typer.Option(False, "--dry-run", help="Report the drift without changing anything"),
+    force: bool = typer.Option(
+        False, "--force", help="Proceed even when the device table is empty (deletes every device client)"
+    ),
 ) -> None:
     """Repair roles, ACLs, role membership and disabled state; delete stray device clients.
 
@@ -45,7 +48,24 @@ def sync(
     if not settings.mqtt_url:
         console.print("[bold red]error:[/] OPENIIOT_MQTT_URL is not set; the embedded broker needs no sync")
         raise typer.Exit(2)
+    if settings.mqtt_auth != "dynsec":
+        console.print(
+            "[bold red]error:[/] OPENIIOT_MQTT_AUTH is not dynsec; the broker keeps no device accounts"
+        )
+        raise typer.Exit(2)
+    if settings.database_url is None and not settings.sqlite_path.exists():
+        console.print(
+            f"[bold red]error:[/] no metadata database at {settings.sqlite_path}; "
+            "set OPENIIOT_DATA_DIR or OPENIIOT_DATABASE_URL as for the platform"
+        )
+        raise typer.Exit(2)
     database_url = settings.database_url or sqlite_url(settings.sqlite_path)
+    try:
+        states = device_states(database_url)
+    except Exception as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip()
+        console.print(f"[bold red]error:[/] cannot read the devices: {reason}; check OPENIIOT_DATABASE_URL")
+        raise typer.Exit(2) from exc
     try:
         accounts = DynsecAccounts(parse_broker_url(settings.mqtt_url))
         accounts.client.connect()
@@ -53,7 +73,14 @@ def sync(
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from exc
     try:
-        report = accounts.sync(device_states(database_url).items(), dry_run=dry_run)
+        if not states and not force and not dry_run:
+            # a wrong database setting must not wipe every device account
+            console.print(
+                "[bold red]error:[/] the device table is empty, so every device client would be deleted; "
+                "check OPENIIOT_DATABASE_URL / OPENIIOT_DATA_DIR, or pass --force"
+            )
+            raise typer.Exit(2)
+        report = accounts.sync(states.items(), dry_run=dry_run)
     finally:
         accounts.stop()
     verb = "would be" if dry_run else "were"

@@ -223,7 +223,8 @@ class DynsecClient:
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
         if self._client is not None:
-            log.warning("dynamic-security client disconnected", extra={"reason": str(reason)})
+            # expected once at first start: the plugin disconnects a client whose roles change
+            log.info("dynamic-security client disconnected; reconnecting", extra={"reason": str(reason)})
 
     def _on_subscribe(self, _c: Any, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:
         with self._state:
@@ -250,7 +251,7 @@ class DynsecClient:
         TimeoutError when the plugin does not answer; Overloaded when the broker connection is down.
         """
         client = self._client
-        if client is not None and not self._ready(self._timeout_s):
+        if client is not None and not self.wait_ready(self._timeout_s):
             client = None
         if client is None:
             raise Overloaded(f"the MQTT broker at {self.url.address} is not connected; retry shortly")
@@ -269,7 +270,7 @@ class DynsecClient:
                     raise TimeoutError(f"no answer from the dynamic-security plugin on {self.url.address}")
                 return [self._responses.pop(w) for w in wanted]
 
-    def _ready(self, timeout_s: float) -> bool:
+    def wait_ready(self, timeout_s: float) -> bool:
         """Wait until connected and subscribed to the responses (after a kick, paho reconnects)."""
         if not self._connected.wait(timeout_s):
             return False
@@ -287,7 +288,7 @@ class DynsecClient:
         try:
             self.run(command, **args)
         except (TimeoutError, DynsecError):
-            if not self._ready(self._timeout_s * 2):
+            if not self.wait_ready(self._timeout_s * 2):
                 raise
 
     def run(self, command: str, *, tolerate: Iterable[str] = (), **args: Any) -> dict[str, Any]:
@@ -439,7 +440,7 @@ class DynsecAccounts:
             try:
                 self.client.run_all(commands, tolerate=("ACL not found",))
             except TimeoutError:
-                if not self.client._ready(10.0):
+                if not self.client.wait_ready(10.0):
                     raise
         return bool(commands)
 
