@@ -73,9 +73,10 @@ def until(platform: Platform, who: Principal, command_id: str, timeout_s: float 
     raise AssertionError(f"command {command_id} did not finish: {command.state}")
 
 
-def latest(platform: Platform, who: Principal, device_id: str, key: str) -> float:
+def latest(platform: Platform, who: Principal, device_id: str, key: str) -> float | None:
+    """The key's newest value, None until the device has sent it (a loaded machine may be slow to)."""
     values = platform.services.telemetry.latest(who, device_id, [key])
-    return float(values[key].value)
+    return float(values[key].value) if key in values else None
 
 
 def test_a_set_point_moves_the_band_and_a_confirmed_stop_stops_the_compressor(plant: Any) -> None:
