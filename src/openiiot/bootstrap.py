@@ -179,7 +179,13 @@ class Platform:
             tls = url.tls
         self.ingest.start()  # the HTTP device API of the api role feeds it too
         self.publisher = MqttPlatformPublisher(
-            host=host, port=port, username=username, password=password, tls=tls
+            host=host,
+            port=port,
+            username=username,
+            password=password,
+            tls=tls,
+            # one publisher per process: processes sharing a client id would disconnect each other
+            client_id=f"openiiot-publisher-{role}-{s.worker_name}" if s.mqtt_url is not None else None,
         )
         self.publisher.start()
         if self.commands is not None and self.connectivity is not None:

@@ -182,7 +182,11 @@ class ProvisioningService:
             self._on_device_changed(device.id)
         log.info(
             "bulk provisioning",
-            extra={"tenant_id": owner, "created": len(report.created), "rejected": len(report.errors)},
+            extra={
+                "tenant_id": owner,
+                "devices_created": len(report.created),
+                "rows_rejected": len(report.errors),
+            },
         )
         return report
 
