@@ -27,6 +27,7 @@ from openiiot.domain.alarms import (
     RuleState,
     apply_transition,
     evaluate,
+    next_due_ms,
     parse_rule,
     relevant_keys,
 )
@@ -212,6 +213,12 @@ class AlarmEngine:
                 for rule in rules:
                     key = (rule.id, device_id)
                     state, version = cache[key]
+                    if not target.samples:
+                        # a tick: nothing but a timer can change the alarm, so a rule whose next timer is
+                        # still ahead is left as it is (no evaluation, no write)
+                        due = next_due_ms(rule, state, context)
+                        if due is None or due > target.now_ms:
+                            continue
                     keys = relevant_keys(rule)
                     own = (
                         target.samples

@@ -85,6 +85,7 @@ class _Index:
     counts: tuple[tuple[str, CountInWindow], ...]
     windows: tuple[tuple[str, RateOfChange | Deviation], ...]
     timeouts: tuple[NoData | Inactive, ...]
+    timed: bool  # any timer: a timed node or an on/off delay (else samples alone change the alarm)
 
 
 def _telemetry_key(node: Condition) -> str | None:
@@ -134,6 +135,9 @@ def _index(rule: AlarmRule) -> _Index:
         counts=tuple((p, n) for p, n in nodes if isinstance(n, CountInWindow)),
         windows=tuple((p, n) for p, n in nodes if isinstance(n, RateOfChange | Deviation)),
         timeouts=tuple(n for _, n in nodes if isinstance(n, NoData | Inactive)),
+        timed=rule.on_delay_s > 0
+        or rule.off_delay_s > 0
+        or any(isinstance(n, Duration | CountInWindow | RateOfChange | NoData | Inactive) for _, n in nodes),
     )
 
 
@@ -157,13 +161,15 @@ def evaluate(
             continue
         if s.started_ms is None:
             s.started_ms = ts_ms
-        run.advance_to(ts_ms)
+        if run.index.timed:  # without timers nothing happens between samples
+            run.advance_to(ts_ms)
         run.ingest(ts_ms, group)
         run.step(ts_ms)
     if s.started_ms is None:
         s.started_ms = now_ms
-    if s.last_eval_ms is None or now_ms >= s.last_eval_ms:
-        run.advance_to(now_ms)
+    if s.last_eval_ms is None or now_ms > s.last_eval_ms or not samples:
+        if run.index.timed:
+            run.advance_to(now_ms)
         run.step(now_ms)
     return s, run.transitions
 
@@ -173,6 +179,14 @@ def tick(
 ) -> tuple[RuleState, list[AlarmTransition]]:
     """Advance time without samples: no-data, inactivity, durations and delays that complete by `now_ms`."""
     return evaluate(rule, state, (), now_ms, context)
+
+
+def next_due_ms(rule: AlarmRule, state: RuleState, context: EvalContext | None = None) -> int | None:
+    """The earliest instant at which a tick could change the alarm (a timer, delay or timeout expiring),
+    or None when nothing is pending: a tick before then would only move the evaluated instant forward."""
+    if state.rule_fingerprint != rule_fingerprint(rule):
+        return 0  # never evaluated, or built for another version of the rule: due now, to rebase it
+    return _Run(rule, state, context or EvalContext()).next_deadline()
 
 
 def release_alarm(state: RuleState) -> RuleState:
