@@ -46,6 +46,7 @@ OBSERVER_USER = "observer"
 # platform, and two ways of carrying 100 points per message (many keys; a gateway's buffered entries).
 DEFAULT_SHAPES = ("10x1@5", "100x1@2.5", "10x10@2.5")
 TARGET_PTS_S = 50_000
+PRODUCTION_TARGET_PTS_S = 81_000  # the seed load: 81,000 devices x 10 values every 10 s
 TARGET_P99_MS = 1_000.0
 
 
@@ -236,9 +237,13 @@ def _row(spec: LoadSpec, r: RunResult) -> str:
     )
 
 
+def _target(r: RunResult) -> int:
+    return PRODUCTION_TARGET_PTS_S if "production" in r.scenario else TARGET_PTS_S
+
+
 def _verdict(spec: LoadSpec, r: RunResult) -> str:
     p99 = r.percentile_ms(99)
-    met = r.delivered_pts_s >= TARGET_PTS_S and p99 is not None and p99 <= TARGET_P99_MS
+    met = r.delivered_pts_s >= _target(r) and p99 is not None and p99 <= TARGET_P99_MS
     # keeping up: the window's commits match the offer and the backlog clears within a second at the end
     kept_up = r.delivered_pts_s >= 0.98 * r.offered_pts_s and r.drain_s is not None and r.drain_s <= 1.0
     return (
@@ -271,7 +276,8 @@ def render(
     if verdicts:
         lines += [
             "",
-            f"Target ({TARGET_PTS_S:,} points/s committed, p99 <= {TARGET_P99_MS:,.0f} ms):",
+            f"Target ({TARGET_PTS_S:,} points/s committed in embedded mode, {PRODUCTION_TARGET_PTS_S:,} in "
+            f"production mode; p99 <= {TARGET_P99_MS:,.0f} ms):",
             *verdicts,
         ]
     notes = [f"{spec.keys_per_msg} x {spec.entries_per_msg}: {n}" for spec, r in results for n in r.notes]
