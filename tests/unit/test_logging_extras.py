@@ -25,4 +25,3 @@ def test_no_reserved_keys_in_log_extras() -> None:
                         if isinstance(key, ast.Constant) and key.value in RESERVED
                     ]
     assert found == []
-
