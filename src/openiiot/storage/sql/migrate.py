@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from alembic import command
@@ -12,12 +13,13 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Engine
 
-from openiiot.domain.errors import ConfigurationError
+from openiiot.domain.errors import ConfigurationError, Overloaded
 from openiiot.storage.sql.engine import SQLITE_BEGIN_OPTION, create_metadata_engine
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATION_WAIT_S = 120.0  # how long a process waits for another one migrating the same database
 
 
 def alembic_config() -> Config:
@@ -48,6 +50,22 @@ def upgrade_to_head(engine_or_url: Engine | str) -> None:
 
 
 def _upgrade(engine: Engine) -> None:
+    # processes starting together take turns: one migrates under the lock while the others wait; on SQLite a
+    # wait longer than the engine's busy timeout (a slow machine migrating a new file) is an Overloaded, so
+    # the others ask again until MIGRATION_WAIT_S has passed
+    deadline = time.monotonic() + MIGRATION_WAIT_S
+    while True:
+        try:
+            _upgrade_once(engine)
+            return
+        except Overloaded:
+            if time.monotonic() > deadline:
+                raise
+            log.info("another process is migrating the metadata database; waiting")
+            time.sleep(0.5)
+
+
+def _upgrade_once(engine: Engine) -> None:
     config = alembic_config()
     before = current_revision(engine)
     try:
