@@ -7,15 +7,12 @@ import json
 import pytest
 from tests.integration.api_fixtures import (
     Api,
-    TenantObjects,
     api_fixture,  # noqa: F401  (provides the `api` fixture)
     populate,
 )
-from tests.integration.console_fixtures import console_login, csrf_of
+from tests.integration.console_fixtures import console_login, csrf_of, raise_alarm
 from tests.unit.management_fixtures import PLATFORM_ADMIN
 
-from openiiot.domain.alarms.lifecycle import Alarm
-from openiiot.domain.alarms.rules import Severity
 from openiiot.domain.model import Principal, Role
 from openiiot.domain.telemetry import TelemetryBatch
 
@@ -180,7 +177,7 @@ async def test_device_page_shows_values_units_history_and_live_events(api: Api) 
 
 async def test_viewer_is_not_offered_alarm_actions_and_cannot_post_them(api: Api) -> None:
     acme = await populate(api, "acme")
-    alarm_id = await _raise_alarm(api, acme)
+    alarm_id = await raise_alarm(api, acme)
     viewer = await console_login(api, "acme-viewer")
     page = await viewer.get("/console/alarms")
     assert "high pressure" in page.text and "Acknowledge" not in page.text
@@ -192,7 +189,7 @@ async def test_viewer_is_not_offered_alarm_actions_and_cannot_post_them(api: Api
 
 async def test_operator_acknowledges_and_comments_with_csrf(api: Api) -> None:
     acme = await populate(api, "acme")
-    alarm_id = await _raise_alarm(api, acme)
+    alarm_id = await raise_alarm(api, acme)
     api.app.state.console_clock = api.clock  # shelving times are counted on the platform's clock
     operator = await console_login(api, "acme-operator")
     page = await operator.get("/console/alarms")
@@ -241,37 +238,3 @@ async def test_chinese_by_browser_and_by_switcher(api: Api) -> None:
 
 def _admin(api: Api) -> Principal:
     return PLATFORM_ADMIN
-
-
-async def _raise_alarm(api: Api, acme: TenantObjects) -> str:
-    """A rule on the tenant's profile and the alarm it raised, stored as the alarm engine stores it."""
-    rule = {
-        "name": "high pressure",
-        "alarm_type": "high pressure",
-        "levels": [
-            {
-                "severity": "major",
-                "condition": {"type": "threshold", "key": "pressure_bar", "op": ">", "value": 9},
-            }
-        ],
-    }
-    response = await api.call(
-        "POST",
-        "/alarm-rules",
-        acme.headers[Role.TENANT_ADMIN],
-        json={"profile_id": acme.profile_id, "rule": rule},
-    )
-    assert response.status_code == 201, response.text
-    alarm = Alarm(
-        id=f"alarm-{acme.device_id}",
-        tenant_id=acme.tenant_id,
-        originator_id=acme.device_id,
-        rule_id=response.json()["id"],
-        alarm_type="high pressure",
-        severity=Severity.MAJOR,
-        raised_ms=api.clock.now - 60_000,
-    )
-    with api.uow() as uow:
-        uow.alarms.save_alarm(alarm)
-        uow.commit()
-    return alarm.id

@@ -7,15 +7,12 @@ import re
 import pytest
 from tests.integration.api_fixtures import (
     Api,
-    TenantObjects,
     api_fixture,  # noqa: F401  (provides the `api` fixture)
     populate,
 )
-from tests.integration.console_fixtures import console_login, csrf_of
+from tests.integration.console_fixtures import console_login, csrf_of, raise_alarm
 from tests.unit.management_fixtures import PLATFORM_ADMIN
 
-from openiiot.domain.alarms.lifecycle import Alarm
-from openiiot.domain.alarms.rules import Severity
 from openiiot.domain.commands import CommandState
 from openiiot.domain.model import Role
 
@@ -30,39 +27,6 @@ METHODS = [
 ]
 
 
-async def _alarm(api: Api, acme: TenantObjects) -> str:
-    rule = {
-        "name": "high pressure",
-        "alarm_type": "High pressure",
-        "levels": [
-            {
-                "severity": "major",
-                "condition": {"type": "threshold", "key": "pressure_bar", "op": ">", "value": 9},
-            }
-        ],
-    }
-    created = await api.call(
-        "POST",
-        "/alarm-rules",
-        acme.headers[Role.TENANT_ADMIN],
-        json={"profile_id": acme.profile_id, "rule": rule},
-    )
-    assert created.status_code == 201, created.text
-    alarm = Alarm(
-        id=f"alarm-{acme.device_id}",
-        tenant_id=acme.tenant_id,
-        originator_id=acme.device_id,
-        rule_id=created.json()["id"],
-        alarm_type="High pressure",
-        severity=Severity.MAJOR,
-        raised_ms=api.clock.now - 60_000,
-    )
-    with api.uow() as uow:
-        uow.alarms.save_alarm(alarm)
-        uow.commit()
-    return alarm.id
-
-
 def _order_id(location: str) -> str:
     found = re.fullmatch(r"/console/workorders/([\w-]+)", location)
     assert found, location
@@ -71,7 +35,7 @@ def _order_id(location: str) -> str:
 
 async def test_work_order_from_an_alarm_to_verification(api: Api) -> None:
     acme = await populate(api, "acme")
-    alarm_id = await _alarm(api, acme)
+    alarm_id = await raise_alarm(api, acme, "High pressure")
     api.app.state.console_clock = api.clock
     technician = await console_login(api, "acme-technician")
     alarms = await technician.get("/console/alarms")
@@ -134,7 +98,7 @@ async def test_work_order_from_an_alarm_to_verification(api: Api) -> None:
 async def test_work_orders_of_another_tenant_are_not_found(api: Api) -> None:
     acme = await populate(api, "acme")
     await populate(api, "globex")
-    alarm_id = await _alarm(api, acme)
+    alarm_id = await raise_alarm(api, acme, "High pressure")
     order = api.services.workorders.create(
         PLATFORM_ADMIN, {"alarm_id": alarm_id, "title": "t"}, acme.tenant_id
     )

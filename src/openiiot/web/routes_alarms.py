@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 
 from openiiot.domain.errors import NotFound, ValidationFailed
 from openiiot.domain.model import Role
+from openiiot.web.fleet import device_names
 from openiiot.web.framework import (
     CONSOLE_PREFIX,
     ConsoleRoute,
@@ -58,9 +59,7 @@ def _alarm_list(request: Request, session: Session) -> dict[str, Any]:
         offset=(f["page"] - 1) * PAGE,
         limit=PAGE,
     )
-    originators = {alarm.originator_id for alarm in alarms}
-    found = services.devices.search(session.principal, ids=originators, limit=PAGE).items
-    names = {device.id: device.name for device in found}  # a deleted device shows its id
+    names = device_names(services, session.principal, (alarm.originator_id for alarm in alarms))
     return {
         "alarms": alarms,
         "device_names": names,

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from openiiot.web.fleet import device_names
 from openiiot.web.framework import CONSOLE_PREFIX, ConsoleRoute, Session, current_session, render, services_of
 from openiiot.web.query import int_param
 
@@ -54,8 +55,7 @@ def _page(request: Request) -> tuple[dict[str, Any], Session]:
     rows.sort(key=lambda r: (r.health is None, r.health if r.health is not None else math.inf))
     total = len(rows)
     shown = rows[(page - 1) * PAGE : page * PAGE]
-    found = services.devices.search(session.principal, ids={r.device_id for r in shown}, limit=PAGE).items
-    names = {d.id: d.name for d in found}
+    names = device_names(services, session.principal, (r.device_id for r in shown))
     counts = {
         "monitored": total,
         "anomalous": sum(1 for r in rows if (r.values.get("anomaly_score") or 0.0) > ANOMALY_THRESHOLD),

@@ -13,9 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from openiiot.domain.errors import NotFound, ValidationFailed
+from openiiot.domain.errors import ValidationFailed
 from openiiot.domain.grants import Permission
 from openiiot.domain.model import Role
+from openiiot.web.fleet import device_names
 from openiiot.web.framework import (
     CONSOLE_PREFIX,
     ConsoleRoute,
@@ -39,14 +40,7 @@ def _page(request: Request) -> tuple[dict[str, Any], Session]:
     services = services_of(request)
     given = services.grants.given(session.principal) if session.can(Role.OPERATOR) else []
     received = services.grants.received(session.principal)
-    names: dict[str, str] = {}
-    for grant in given:
-        for device_id in grant.device_ids[:20]:
-            if device_id not in names:
-                try:
-                    names[device_id] = services.devices.get(session.principal, device_id).name
-                except NotFound:
-                    names[device_id] = device_id
+    names = device_names(services, session.principal, (d for grant in given for d in grant.device_ids[:20]))
     context = {
         "given": given,
         "received": received,

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse
 from openiiot.domain.errors import NotFound, ValidationFailed
 from openiiot.domain.model import Role
 from openiiot.domain.workorders import WorkOrder, WorkOrderState
+from openiiot.web.fleet import device_names
 from openiiot.web.framework import (
     CONSOLE_PREFIX,
     ConsoleRoute,
@@ -74,7 +75,7 @@ def _list(request: Request) -> tuple[dict[str, Any], Session]:
         orders = services.workorders.list(session.principal, state=state, **filters)
     now_ms = clock_of(request).now_ms()
     kpis = services.workorders.kpis(session.principal, now_ms - KPI_WINDOW_MS, now_ms + 1)
-    names = _device_names(request, session, [o.device_id for o in orders])
+    names = device_names(services, session.principal, (o.device_id for o in orders))
     context = {
         "orders": orders,
         "device_names": names,
@@ -88,18 +89,6 @@ def _list(request: Request) -> tuple[dict[str, Any], Session]:
         "can_create": session.can(Role.TECHNICIAN),
     }
     return context, session
-
-
-def _device_names(request: Request, session: Session, ids: list[str | None]) -> dict[str, str]:
-    services = services_of(request)
-    names: dict[str, str] = {}
-    for device_id in ids:
-        if device_id and device_id not in names:
-            try:
-                names[device_id] = services.devices.get(session.principal, device_id).name
-            except NotFound:
-                names[device_id] = device_id
-    return names
 
 
 @router.get("/workorders")
@@ -119,7 +108,7 @@ def _detail(request: Request, order_id: str) -> tuple[dict[str, Any], Session]:
         "order": order,
         "alarm": alarm,
         "asset": asset,
-        "device_names": _device_names(request, session, [order.device_id]),
+        "device_names": device_names(services, session.principal, [order.device_id]),
         "steps": offered_steps(order, session),
         "can_edit": session.can(Role.TECHNICIAN) and order.is_open,
     }
