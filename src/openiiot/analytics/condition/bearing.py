@@ -88,6 +88,42 @@ class PeakMatch:
         return self.harmonics_found >= 2 and self.prominence >= 3.0
 
 
+@dataclass(frozen=True)
+class Line:
+    """The strongest bin of a spectrum near an expected frequency, against the local noise floor."""
+
+    expected_hz: float
+    found_hz: float
+    amplitude: float
+    floor: float  # median amplitude of the neighbourhood outside the search window
+
+    @property
+    def snr(self) -> float:
+        return self.amplitude / self.floor
+
+
+def line_at(
+    freqs: NDArray[np.float64], amplitude: NDArray[np.float64], f0: float, *, tolerance: float = 0.03
+) -> Line | None:
+    """The largest amplitude within f0 ± tolerance·f0 (at least one bin), and the median of a neighbourhood
+    12 times wider, without the window, as the local floor. None when f0 is outside the spectrum."""
+    df = float(freqs[1] - freqs[0])
+    half = max(df, tolerance * f0)
+    sel = (freqs >= f0 - half) & (freqs <= f0 + half)
+    wide = (freqs >= f0 - 12 * half - 5 * df) & (freqs <= f0 + 12 * half + 5 * df) & ~sel
+    if not sel.any() or not wide.any() or f0 > freqs[-1]:
+        return None
+    idx = np.flatnonzero(sel)
+    best = int(idx[np.argmax(amplitude[idx])])
+    floor = float(np.median(amplitude[wide])) + 1e-30
+    return Line(f0, float(freqs[best]), float(amplitude[best]), floor)
+
+
+def _check_spectrum(freqs: NDArray[np.float64], amplitude: NDArray[np.float64]) -> None:
+    if freqs.shape != amplitude.shape or freqs.size < 8:
+        raise ValueError("freqs and amplitude must have the same length (at least 8 bins)")
+
+
 def match_defect_peaks(
     freqs: NDArray[np.float64],
     amplitude: NDArray[np.float64],
@@ -101,38 +137,73 @@ def match_defect_peaks(
     """Score each target frequency (and its harmonics) against a spectrum.
 
     Around k·f (±tolerance relative, at least one bin) the largest amplitude is compared with the median of a
-    wider neighbourhood (the local noise floor). A harmonic counts as found when it is ``threshold`` times the
-    floor. Results are sorted best first (harmonics found, then prominence).
+    wider neighbourhood (the local noise floor, `line_at`). A harmonic counts as found when it is
+    ``threshold`` times the floor. Results are sorted best first (harmonics found, then prominence).
     """
     freqs = np.asarray(freqs, dtype=np.float64)
     amplitude = np.asarray(amplitude, dtype=np.float64)
-    if freqs.shape != amplitude.shape or freqs.size < 8:
-        raise ValueError("freqs and amplitude must have the same length (at least 8 bins)")
-    df = float(freqs[1] - freqs[0])
+    _check_spectrum(freqs, amplitude)
     out: list[PeakMatch] = []
     for name, f0 in targets.items():
         found = 0
         ratios: list[float] = []
         found_hz = float("nan")
         for k in range(1, harmonics + 1):
-            fk = k * f0
-            if fk < floor_hz or fk > freqs[-1]:
+            if k * f0 < floor_hz:
                 continue
-            half = max(df, tolerance * fk)
-            sel = (freqs >= fk - half) & (freqs <= fk + half)
-            wide = (freqs >= fk - 12 * half - 5 * df) & (freqs <= fk + 12 * half + 5 * df) & ~sel
-            if not sel.any() or not wide.any():
+            line = line_at(freqs, amplitude, k * f0, tolerance=tolerance)
+            if line is None:
                 continue
-            idx = np.flatnonzero(sel)
-            best = int(idx[np.argmax(amplitude[idx])])
-            floor = float(np.median(amplitude[wide])) + 1e-30
-            r = float(amplitude[best]) / floor
-            ratios.append(r)
+            ratios.append(line.snr)
             if k == 1:
-                found_hz = float(freqs[best])
-            if r >= threshold:
+                found_hz = line.found_hz
+            if line.snr >= threshold:
                 found += 1
         prominence = float(np.mean(ratios)) if ratios else 0.0
         out.append(PeakMatch(name, f0, found_hz, found, prominence))
     out.sort(key=lambda m: (m.harmonics_found, m.prominence), reverse=True)
+    return out
+
+
+@dataclass(frozen=True)
+class SidebandTriplet:
+    """A harmonic k·f of a defect frequency and its first sidebands k·f ± s (s: the modulation frequency)."""
+
+    harmonic: int
+    lower: Line
+    carrier: Line
+    upper: Line
+
+
+def sideband_lines(
+    freqs: NDArray[np.float64],
+    amplitude: NDArray[np.float64],
+    carrier_hz: float,
+    spacing_hz: float,
+    *,
+    harmonics: int = 2,
+    tolerance: float = 0.01,
+) -> list[SidebandTriplet]:
+    """Lines at k·carrier and k·carrier ± spacing for k = 1..harmonics (Randall & Antoni 2011, section 2).
+
+    A defect that passes through the load zone is amplitude-modulated at that passage rate: an inner-race
+    defect at the shaft speed (sidebands at ±f_r around BPFI), a rolling-element defect at the cage speed
+    (sidebands at ±FTF around 2xBSF). An outer-race defect is stationary and gives none. The search windows
+    are ± tolerance of the carrier harmonic, but never wider than a third of the spacing, so that a sideband
+    window does not reach the carrier.
+    """
+    freqs = np.asarray(freqs, dtype=np.float64)
+    amplitude = np.asarray(amplitude, dtype=np.float64)
+    _check_spectrum(freqs, amplitude)
+    if carrier_hz <= 0 or spacing_hz <= 0:
+        raise ValueError("carrier and spacing must be positive")
+    out = []
+    for k in range(1, harmonics + 1):
+        fk = k * carrier_hz
+        tol = min(tolerance, spacing_hz / 3 / fk)
+        lines = [line_at(freqs, amplitude, fk + d * spacing_hz, tolerance=tol) for d in (-1, 0, 1)]
+        lower, carrier, upper = lines
+        if lower is None or carrier is None or upper is None:
+            break
+        out.append(SidebandTriplet(k, lower, carrier, upper))
     return out

@@ -149,39 +149,61 @@ class KurtogramResult:
     level: float
 
 
-def kurtogram(
-    x: ArrayLike, fs: float, *, max_level: int = 6, min_bandwidth_hz: float = 50.0
-) -> KurtogramResult:
-    """Band with the largest spectral kurtosis of its envelope (a 1/3-binary-tree kurtogram, Antoni 2007).
+def kurtogram_bands(
+    fs: float, *, max_level: int = 6, min_bandwidth_hz: float = 50.0
+) -> list[tuple[float, float, float]]:
+    """The bands of a 1/3-binary-tree kurtogram (Antoni 2007) as (level, low Hz, high Hz).
 
-    At level k the band 0..fs/2 is split into 2^k and 3·2^(k-1) equal bands (k = 1..max_level); each band is
-    band-passed with a zero-phase Butterworth filter and the kurtosis of its complex envelope is computed.
-    Bands narrower than ``min_bandwidth_hz`` are skipped.
+    At level k the band 0..fs/2 is split into 2^k and 3·2^(k-1) equal bands (k = 1..max_level); bands
+    narrower than ``min_bandwidth_hz`` are left out.
     """
-    a = _as_wave(x, minimum=256)
-    a = a - a.mean()
+    if fs <= 0:
+        raise ValueError("sampling rate must be positive")
     nyq = fs / 2
-    best = KurtogramResult(nyq / 2, nyq, -math.inf, 0.0)
     splits: list[tuple[float, int]] = []
     for k in range(1, max_level + 1):
         splits.append((float(k), 2**k))
         if k >= 2:
             splits.append((k + math.log2(3) - 1, 3 * 2 ** (k - 1)))
+    out: list[tuple[float, float, float]] = []
     for level, nb in splits:
         bw = nyq / nb
-        if bw < min_bandwidth_hz:
-            continue
-        for i in range(nb):
-            lo, hi = i * bw, (i + 1) * bw
-            env = _band_envelope(a, fs, lo, hi)
-            trim = min(int(4 * fs / bw), a.size // 4)  # drop the filter's start and end transients
-            e = np.abs(env[trim : a.size - trim]) ** 2
-            m = float(e.mean())
-            if m <= 0:
-                continue
-            sk = float(np.mean(e * e)) / (m * m) - 2.0  # spectral kurtosis of a complex envelope
-            if sk > best.kurtosis:
-                best = KurtogramResult((lo + hi) / 2, bw, sk, level)
+        if bw >= min_bandwidth_hz:
+            out.extend((level, i * bw, (i + 1) * bw) for i in range(nb))
+    return out
+
+
+def band_kurtosis(x: ArrayLike, fs: float, band: tuple[float, float]) -> float:
+    """Spectral kurtosis of the waveform's complex envelope in ``band``: about 0 for Gaussian noise, higher
+    the more impulsive the band (Antoni 2007). The filter's start and end transients are left out."""
+    a = _as_wave(x, minimum=256)
+    a = a - a.mean()
+    lo, hi = band
+    env = _band_envelope(a, fs, lo, hi)
+    trim = min(int(4 * fs / (hi - lo)), a.size // 4)
+    e = np.abs(env[trim : a.size - trim]) ** 2
+    m = float(e.mean())
+    if m <= 0:
+        return -math.inf
+    return float(np.mean(e * e)) / (m * m) - 2.0
+
+
+def kurtogram(
+    x: ArrayLike, fs: float, *, max_level: int = 6, min_bandwidth_hz: float = 50.0
+) -> KurtogramResult:
+    """Band with the largest spectral kurtosis of its envelope (a 1/3-binary-tree kurtogram, Antoni 2007).
+
+    Each band of `kurtogram_bands` is band-passed with a zero-phase Butterworth filter and the kurtosis of
+    its complex envelope is computed (`band_kurtosis`).
+    """
+    a = _as_wave(x, minimum=256)
+    a = a - a.mean()
+    nyq = fs / 2
+    best = KurtogramResult(nyq / 2, nyq, -math.inf, 0.0)
+    for level, lo, hi in kurtogram_bands(fs, max_level=max_level, min_bandwidth_hz=min_bandwidth_hz):
+        sk = band_kurtosis(a, fs, (lo, hi))
+        if sk > best.kurtosis:
+            best = KurtogramResult((lo + hi) / 2, hi - lo, sk, level)
     return best
 
 
