@@ -10,8 +10,10 @@ import pytest
 from openiiot.analytics.condition import bearing, iso
 from openiiot.analytics.condition.features import (
     band_energies,
+    band_kurtosis,
     envelope_spectrum,
     kurtogram,
+    kurtogram_bands,
     spectrum,
     time_features,
     velocity_rms,
@@ -131,3 +133,55 @@ def test_envelope_spectrum_finds_outer_race_fault() -> None:
     assert matches[0].name == "BPFO" and matches[0].detected
     assert abs(matches[0].found_hz - f.bpfo) < 2.0
     assert not any(m.detected for m in matches[1:])
+
+
+def _impacts(fs: float, rate_hz: float, seconds: float, gain: np.ndarray | None = None) -> np.ndarray:
+    """Impacts at ``rate_hz`` ringing a 3 kHz resonance, in noise; ``gain`` scales each impact."""
+    rng = np.random.default_rng(3)
+    n = int(fs * seconds)
+    x = rng.normal(scale=0.3, size=n)
+    ring = np.exp(-np.arange(200) / 25) * np.sin(2 * math.pi * 3000 * np.arange(200) / fs)
+    for j, t in enumerate(np.arange(0, seconds, 1 / rate_hz)):
+        i = int(t * fs)
+        seg = ring[: n - i]
+        x[i : i + seg.size] += 3.0 * (1.0 if gain is None else gain[j]) * seg
+    return x
+
+
+def test_ball_fault_shows_2xbsf_with_cage_sidebands_and_outer_race_fault_none() -> None:
+    fs, seconds = 12_000.0, 4.0
+    f = bearing.defect_frequencies(bearing.BEARINGS["6205"], 1797)
+    times = np.arange(0, seconds, 1 / (2 * f.bsf))
+    # The defective ball rides with the cage through the load zone: its impacts are modulated at FTF.
+    ball = _impacts(fs, 2 * f.bsf, seconds, 0.5 * (1 + np.cos(2 * math.pi * f.ftf * times)))
+    fr, amp, _ = envelope_spectrum(ball, fs, (2000, 4000), max_freq=600)
+    first = bearing.sideband_lines(fr, amp, 2 * f.bsf, f.ftf)[0]
+    assert first.carrier.snr >= 3 and abs(first.carrier.found_hz - 2 * f.bsf) < 1.0
+    assert first.lower.snr >= 3 and first.upper.snr >= 3
+    assert abs(first.upper.found_hz - first.carrier.found_hz - f.ftf) < 1.0
+    # An outer-race defect sits still in the load zone: the same search finds its line but no sidebands.
+    outer = _impacts(fs, f.bpfo, seconds)
+    fr, amp, _ = envelope_spectrum(outer, fs, (2000, 4000), max_freq=600)
+    (still,) = bearing.sideband_lines(fr, amp, f.bpfo, f.shaft_hz, harmonics=1)
+    assert still.carrier.snr >= 3
+    assert still.lower.snr < 3 and still.upper.snr < 3
+    with pytest.raises(ValueError):
+        bearing.sideband_lines(fr, amp, f.bpfo, 0.0)
+    with pytest.raises(ValueError):
+        bearing.sideband_lines(fr[:4], amp[:4], f.bpfo, f.shaft_hz)
+
+
+def test_band_kurtosis_tells_impacts_from_noise() -> None:
+    fs = 12_000.0
+    noise = np.random.default_rng(5).normal(size=int(2 * fs))
+    assert abs(band_kurtosis(noise, fs, (2000, 4000))) < 0.2  # Gaussian: 0
+    impacts = _impacts(fs, 107.4, 2.0)
+    at_resonance = band_kurtosis(impacts, fs, (2000, 4000))
+    assert at_resonance > 1.0
+    # The impacts ring at 3 kHz; a band away from the resonance sees mostly the noise.
+    assert band_kurtosis(impacts, fs, (4500, 5500)) < at_resonance / 3
+    bands = kurtogram_bands(fs, max_level=4, min_bandwidth_hz=400)
+    assert (
+        len(bands) == 2 + 4 + 6 + 8 + 12
+    )  # levels 1, 2, 2.6, 3, 3.6 (level 4's 375 Hz bands are too narrow)
+    assert all(hi - lo >= 400 and 0 <= lo < hi <= fs / 2 for _, lo, hi in bands)

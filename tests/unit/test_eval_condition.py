@@ -63,6 +63,26 @@ def test_cwru_fault_type_named_from_the_envelope_spectrum() -> None:
     assert sum(v.correct for v in verdicts.values()) >= 6
     inner = verdicts["1797_IR_21_DE12"].matches[0]
     assert inner.name == "BPFI" and abs(inner.found_hz - 162.2) < 1.0
+    # Every fault record but the 7 mil ball one rings an impulsive band; the healthy record does not.
+    assert all(v.band_sk >= 1.0 for v in verdicts.values() if v.truth != "normal" and "B_7" not in v.file)
+    assert verdicts["1797_Normal"].band_sk < 1.0
+
+
+def test_cwru_7_mil_ball_record_shows_no_ball_signature_and_the_report_says_so() -> None:
+    folder = _need("cwru-bearing-0hp")
+    e = ev.ball_evidence(folder / "1797_B_7_DE12.npz")
+    assert e.band_sk < 1.0  # hardly any impulses in the diagnosis band
+    assert e.bpfo[0].snr > 3 * e.bsf2[0].snr  # an outer-race line, not a ball line, stands out
+    first = e.cage[0]
+    assert first.lower.snr < 3 and first.upper.snr < 3  # no FTF sidebands around 2xBSF
+    # A race fault is named the same in (nearly) every candidate band; this record is not.
+    votes = ev.band_votes(folder / "1797_IR_7_DE12.npz")
+    assert votes == {"inner race": 32}
+    text = ev.cwru_section(folder)
+    b7 = next(line for line in text.splitlines() if line.startswith("| 1797_B_7_DE12 | ball |"))
+    assert b7.endswith("| **no** |")  # shown as misnamed, not hidden
+    assert "no ball signature" in text and "Smith and Randall" in text
+    assert "2xBSF - FTF / 2xBSF / 2xBSF + FTF" in text  # the ball-line table with the cage sidebands
 
 
 def test_cmapss_fd001_similarity_rul_within_target() -> None:
