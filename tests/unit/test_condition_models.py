@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -133,3 +135,32 @@ def test_window_pca_flags_changed_dynamics_that_single_samples_do_not_show() -> 
     assert np.isnan(causal[:9]).all() and np.isfinite(causal[9:]).all()
     with pytest.raises(ValueError):
         anomaly.WindowPca(window=10).fit(healthy[:5])
+
+
+def test_rul_band_carries_the_unit_to_unit_spread_of_the_failure_level() -> None:
+    # Units degrade alike but fail at different levels (log-normal, sd 0.3 of ln). Late in life the fit is
+    # tight, so a band that takes the level as exact misses most units; with the spread it covers them.
+    rng = np.random.default_rng(7)
+    spread = 0.3
+    covered = {0.0: 0, spread: 0}
+    units = 40
+    for _ in range(units):
+        beta = rng.normal(0.02, 0.002)
+        level = 10.0 * math.exp(spread * rng.standard_normal())
+        life = (math.log(level) - math.log(0.1)) / beta
+        t = np.arange(0.0, 0.85 * life)
+        s = np.exp(np.log(0.1) + beta * t + rng.normal(0, 0.05, t.size))
+        true_rul = life - t[-1]
+        for sd in covered:
+            model = rul.ExponentialDegradation(
+                threshold=10.0,
+                prior_mean=np.array([math.log(0.1), 0.02]),
+                noise_var=0.0025,
+                threshold_sd_log=sd,
+            )
+            est = model.predict(t, s, samples=1000)
+            covered[sd] += est.low <= true_rul <= est.high
+    assert covered[0.0] / units < 0.5
+    assert covered[spread] / units >= 0.8
+    with pytest.raises(ValueError):
+        rul.ExponentialDegradation(threshold=10.0, threshold_sd_log=-0.1).predict([0.0, 1.0], [1.0, 1.1])

@@ -129,6 +129,9 @@ class MonitorSettings:
     prior_growth: float = 4.0  # prior: ln(failure/detect level) is covered in `prior_life_h` / this factor
     prior_life_h: float = 240.0  # prior time from detection to failure, hours
     max_rul_h: float = 24 * 365.0
+    # Per group: spread (standard deviation of ln) of the indicator at failure over failed units; widens the
+    # RUL band by the uncertainty of the failure level itself. Missing: 0 (the level is taken as exact).
+    failure_spread_log: Mapping[str, float] = field(default_factory=dict)
     machine_group: str = "group2"
     foundation: str = "rigid"
 
@@ -213,7 +216,8 @@ class ConditionMonitor:
             if smoothed >= g.detect:
                 pts = self.state.degradation.setdefault(g.name, [])
                 pts.append((t_h, smoothed))
-                est = self._rul(pts, g.detect, g.health.failure_level)
+                spread = float(s.failure_spread_log.get(g.name, 0.0))
+                est = self._rul(pts, g.detect, g.health.failure_level, spread)
                 if est is not None:
                     ruls.append(est)
         out["health_index"] = worst
@@ -226,13 +230,13 @@ class ConditionMonitor:
         return out
 
     def _rul(
-        self, pts: list[tuple[float, float]], detect: float, failure: float
+        self, pts: list[tuple[float, float]], detect: float, failure: float, spread: float = 0.0
     ) -> tuple[float, float, float] | None:
         """(median, low, high) hours until the group's indicator reaches ``failure``, or None (< 3 points)."""
         s = self.settings
         if len(pts) < 3:
             return None
-        if pts[-1][1] >= failure:
+        if pts[-1][1] >= failure and spread == 0:
             return (0.0, 0.0, 0.0)
         t0 = pts[0][0]
         t = np.array([p[0] - t0 for p in pts])
@@ -244,6 +248,7 @@ class ConditionMonitor:
             prior_cov=np.diag([0.25, beta**2]),
             noise_var=0.01,
             max_rul=s.max_rul_h,
+            threshold_sd_log=spread,
         )
         est = model.predict(t, y, samples=500)
         return (est.median, est.low, est.high)

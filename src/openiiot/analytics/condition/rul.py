@@ -28,7 +28,9 @@ class ExponentialDegradation:
     ln(S - phi) = ln(theta) + beta·t + eps is linear in (ln theta, beta); a Gaussian prior on the two
     parameters (learned from a fleet with ``fit_prior`` or given) is updated in closed form with every
     observation of the machine. RUL is the time until S reaches ``threshold``; its band comes from sampling
-    the posterior.
+    the posterior. The level at which machines fail varies from unit to unit: ``threshold_sd_log`` is its
+    spread, the standard deviation of ln(threshold - phi) over failed units; each posterior draw then meets
+    its own threshold. Late in life this, not the fit, is the main uncertainty.
     """
 
     threshold: float
@@ -38,6 +40,7 @@ class ExponentialDegradation:
     noise_var: float = 0.01
     band: tuple[float, float] = (5.0, 95.0)
     max_rul: float = 1e6
+    threshold_sd_log: float = 0.0
 
     def fit_prior(self, runs: Sequence[tuple[ArrayLike, ArrayLike]]) -> ExponentialDegradation:
         """Learn the prior from run-to-failure (times, signal) pairs of similar machines."""
@@ -75,9 +78,11 @@ class ExponentialDegradation:
         mean, cov = self.posterior(tt, s)
         if self.threshold <= self.phi:
             raise ValueError("threshold must lie above phi")
-        target = math.log(self.threshold - self.phi)
+        if self.threshold_sd_log < 0:
+            raise ValueError("threshold_sd_log must not be negative")
         rng = np.random.default_rng(seed)
         draws = rng.multivariate_normal(mean, cov, size=samples)
+        target = math.log(self.threshold - self.phi) + self.threshold_sd_log * rng.standard_normal(samples)
         ln_theta, beta = draws[:, 0], draws[:, 1]
         with np.errstate(divide="ignore", invalid="ignore"):
             tf = np.where(beta > 0, (target - ln_theta) / beta, np.inf)
