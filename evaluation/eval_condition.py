@@ -435,9 +435,9 @@ def _b7_paragraph(
         f"({2 * f.bpfi - f.shaft_hz:.1f} Hz). The rule names what the spectrum shows, an outer-race line, "
         "and the file counts as misnamed; no rule tuned to this file was adopted. This agrees with Smith "
         "and Randall's CWRU benchmark (MSSP 64-65, 2015), which lists the drive-end 7 mil ball records at "
-        "0 and 1 hp (nos. 118 and 119) among the records no method of theirs could diagnose (their Table 6), and finds the "
-        "ball faults the hardest case, only the 21 and 28 mil ones being diagnosable by plain envelope "
-        "analysis."
+        "0 and 1 hp (nos. 118 and 119) among the records no method of theirs could diagnose (their "
+        "Table 6), and finds the ball faults the hardest case, only the 21 and 28 mil ones being "
+        "diagnosable by plain envelope analysis."
     )
 
 
