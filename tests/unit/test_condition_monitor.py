@@ -92,3 +92,28 @@ def test_health_index_is_monotonic_and_rul_closes_in_on_the_true_failure_time() 
         errors.append(abs(outs[i]["rul_h"] - true_h) / true_h)
         assert outs[i]["rul_low_h"] <= outs[i]["rul_h"] <= outs[i]["rul_high_h"]
     assert max(errors) < 0.5
+
+
+def test_failure_level_spread_widens_the_rul_band_around_the_same_median() -> None:
+    true_fail_i = math.log(3.0) / 0.01  # as in the test above: the indicator reaches 40 here
+    last_i = int(true_fail_i * 0.9) - 1
+    true_h = (true_fail_i - last_i) / 6
+
+    def late_estimate(spread: dict[str, float]) -> dict[str, float]:
+        rng = np.random.default_rng(2)
+        settings = MonitorSettings(
+            features=("a", "b", "c"),
+            groups={"g": (("a",), 40.0)},
+            prior_life_h=100.0,
+            failure_spread_log=spread,
+        )
+        m = ConditionMonitor(settings).fit(rows(300, rng))
+        degr = rows(last_i + 1, rng, drift=0.01)
+        return [m.update(int(i * 600_000), r) for i, r in enumerate(degr)][-1]
+
+    exact, spread = late_estimate({}), late_estimate({"g": 0.3})
+    assert spread["rul_h"] == pytest.approx(exact["rul_h"], rel=0.25)
+    assert spread["rul_high_h"] - spread["rul_low_h"] > 3 * (exact["rul_high_h"] - exact["rul_low_h"])
+    # Late in life the exact-level band misses the true failure time; the band with the spread holds it.
+    assert not exact["rul_low_h"] <= true_h <= exact["rul_high_h"]
+    assert spread["rul_low_h"] <= true_h <= spread["rul_high_h"]
