@@ -279,6 +279,12 @@ def _targets(f: bearing.DefectFrequencies) -> dict[str, float]:
     return {"BPFO": f.bpfo, "BPFI": f.bpfi, "BSF": f.bsf, "2xBSF": 2 * f.bsf}
 
 
+def _name(matches: list[bearing.PeakMatch]) -> str:
+    """The family detected with most harmonics and prominence (matches come sorted so), else normal."""
+    detected = [m for m in matches if m.detected]
+    return FAMILY[detected[0].name] if detected else "normal"
+
+
 def _x(path: Path) -> Array:
     x = np.load(path)["DE"].ravel().astype(np.float64)
     if path.stem.split("_")[1] == "Normal":  # recorded at 48 kHz (see SOURCE.md): decimate to 12 kHz
@@ -299,8 +305,7 @@ def diagnose_bearing(
     band = (k.center_hz - k.bandwidth_hz / 2, k.center_hz + k.bandwidth_hz / 2)
     fr, amp, band = features.envelope_spectrum(x, fs, band, max_freq=600)
     matches = bearing.match_defect_peaks(fr, amp, _targets(f), harmonics=3, tolerance=0.01)
-    detected = [m for m in matches if m.detected]
-    return Diagnosis(FAMILY[detected[0].name] if detected else "normal", band, k.kurtosis, matches)
+    return Diagnosis(_name(matches), band, k.kurtosis, matches)
 
 
 def cwru_results(folder: Path, *, kurtogram_s: float | None = 2.0) -> list[BearingVerdict]:
@@ -371,12 +376,7 @@ def band_votes(path: Path) -> dict[str, int]:
     votes: dict[str, int] = {}
     for _, lo, hi in features.kurtogram_bands(CWRU_FS, max_level=4, min_bandwidth_hz=400):
         fr, amp, _ = features.envelope_spectrum(x, CWRU_FS, (max(lo, 1.0), hi), max_freq=600)
-        detected = [
-            m
-            for m in bearing.match_defect_peaks(fr, amp, _targets(f), harmonics=3, tolerance=0.01)
-            if m.detected
-        ]
-        named = FAMILY[detected[0].name] if detected else "normal"
+        named = _name(bearing.match_defect_peaks(fr, amp, _targets(f), harmonics=3, tolerance=0.01))
         votes[named] = votes.get(named, 0) + 1
     return dict(sorted(votes.items(), key=lambda kv: -kv[1]))
 
