@@ -22,6 +22,7 @@ from openiiot.domain.alarms import (
     EvalContext,
     RawSample,
     RuleState,
+    advance,
     evaluate,
     next_due_ms,
     parse_rule,
@@ -179,7 +180,9 @@ def test_the_compiled_evaluator_agrees_with_the_reference_at_every_call(
         if restart:
             fast, slow = _restart(fast), _restart(slow)
         assert next_due_ms(rule, fast, context) == reference.next_due_ms(rule, slow, context)
-        fast, fast_transitions = evaluate(rule, fast, samples, now, context)
+        pure, pure_transitions = evaluate(rule, fast, samples, now, context)
+        fast, fast_transitions = advance(rule, fast, samples, now, context)  # the engine's in-place way
+        assert (pure.to_dict(), pure_transitions) == (fast.to_dict(), fast_transitions)
         slow, slow_transitions = reference.evaluate(rule, slow, samples, now, context)
         assert fast_transitions == slow_transitions
         assert fast.to_dict() == slow.to_dict()

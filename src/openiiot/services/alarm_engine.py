@@ -25,8 +25,8 @@ from openiiot.domain.alarms import (
     EvalContext,
     RawSample,
     RuleState,
+    advance,
     apply_transition,
-    evaluate,
     next_due_ms,
     parse_rule,
     relevant_keys,
@@ -178,14 +178,18 @@ class AlarmEngine:
                 return
             except Conflict:
                 self.conflicts += 1
-                for target, rules in work:
-                    for rule in rules:
-                        self._states.pop((rule.id, target.device_id), None)
+                self._forget(work)
             except Exception:
+                self._forget(work)  # advanced in place but not stored: read them again next time
                 self._failed("alarm evaluation failed", None)
                 return
         for target, rules in work:  # another process wrote some of these states first
             self._run_device(target, rules)
+
+    def _forget(self, work: Sequence[tuple[_Target, tuple[AlarmRule, ...]]]) -> None:
+        for target, rules in work:
+            for rule in rules:
+                self._states.pop((rule.id, target.device_id), None)
 
     def _evaluate_many(self, work: Sequence[tuple[_Target, tuple[AlarmRule, ...]]]) -> None:
         """The hot path: cached states, one read for the missing ones, versioned writes, one commit."""
@@ -225,7 +229,8 @@ class AlarmEngine:
                         if keys is None
                         else [sample for sample in target.samples if sample[1] in keys]
                     )
-                    new_state, transitions = evaluate(rule, state, own, target.now_ms, context)
+                    # the cached state is advanced in place: a failed unit of work drops it from the cache
+                    new_state, transitions = advance(rule, state, own, target.now_ms, context)
                     writes.append(
                         StateWrite(rule.id, device_id, target.tenant_id, new_state.to_dict(), version)
                     )
@@ -339,7 +344,7 @@ class AlarmEngine:
                 state = RuleState.from_dict(raw) if raw is not None else RuleState()
                 keys = relevant_keys(rule)
                 own = samples if keys is None else [sample for sample in samples if sample[1] in keys]
-                new_state, transitions = evaluate(rule, state, own, now_ms, context)
+                new_state, transitions = advance(rule, state, own, now_ms, context)
                 uow.alarms.save_state(rule.id, device_id, tenant_id, new_state.to_dict())
                 for transition in transitions:
                     if suppressed is None:

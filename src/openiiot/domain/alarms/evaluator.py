@@ -254,7 +254,29 @@ def evaluate(
     taken). When `now_ms` lies before the newest sample, evaluation ends at that sample.
     """
     plan = _plan(rule)
-    run = _Run(plan, _rebase(state, plan.fingerprint), context or _NO_CONTEXT)
+    return _advance(plan, _rebase(state, plan.fingerprint), samples, now_ms, context)
+
+
+def advance(
+    rule: AlarmRule,
+    state: RuleState,
+    samples: Sequence[RawSample],
+    now_ms: int,
+    context: EvalContext | None = None,
+) -> tuple[RuleState, list[AlarmTransition]]:
+    """`evaluate` without copying `state` first: it is advanced in place (or replaced, when the rule was
+    edited), so the caller must own it and use only the returned state afterwards. For the engine's cache:
+    copying a long rate or deviation window cost more than evaluating the rule."""
+    plan = _plan(rule)
+    if state.rule_fingerprint != plan.fingerprint:
+        state = _rebase(state, plan.fingerprint)
+    return _advance(plan, state, samples, now_ms, context)
+
+
+def _advance(
+    plan: _Plan, state: RuleState, samples: Sequence[RawSample], now_ms: int, context: EvalContext | None
+) -> tuple[RuleState, list[AlarmTransition]]:
+    run = _Run(plan, state, context or _NO_CONTEXT)
     s = run.s
     ordered = sorted(samples, key=_by_ts)
     i, n = 0, len(ordered)
@@ -384,7 +406,7 @@ class _Run:
             _, key, raw = ordered[k]
             if raw is None:
                 continue
-            value = as_value(raw)
+            value = raw if raw.__class__ is float else as_value(raw)
             if key in keys:
                 latest[key] = (ts_ms, value)
             ingests = by_key.get(key)
