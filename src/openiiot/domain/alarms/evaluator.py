@@ -94,6 +94,7 @@ class _Plan:
     counts: tuple[tuple[str, int], ...]  # path, window ms
     rates: tuple[tuple[str, int], ...]  # path, window ms
     deviations: tuple[tuple[str, int], ...]  # path, window ms
+    windowed: bool  # any count, rate or deviation window to prune
     timeouts: tuple[NoData | Inactive, ...]
     on_delay_ms: int
     off_delay_ms: int
@@ -184,6 +185,7 @@ def _compile(rule: AlarmRule) -> _Plan:
         rates=tuple((p, n.window_s * 1000) for p, n in nodes if isinstance(n, RateOfChange)),
         deviations=tuple((p, n.window_s * 1000) for p, n in nodes if isinstance(n, Deviation)),
         timeouts=tuple(n for _, n in nodes if isinstance(n, NoData | Inactive)),
+        windowed=any(isinstance(n, CountInWindow | RateOfChange | Deviation) for _, n in nodes),
         on_delay_ms=rule.on_delay_s * 1000,
         off_delay_ms=rule.off_delay_s * 1000,
         timed=rule.on_delay_s > 0
@@ -424,7 +426,8 @@ class _Run:
         if activity is not None and activity <= t_ms:
             known = s.last_activity_ms
             s.last_activity_ms = activity if known is None else max(known, activity)
-        self._prune(t_ms)
+        if plan.windowed:
+            self._prune(t_ms)
         if plan.durations:  # post-order: inner durations settle before outer ones
             since = s.duration_since_ms
             for path, inner, _ in plan.durations:
