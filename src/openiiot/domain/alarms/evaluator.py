@@ -293,7 +293,8 @@ def _advance(
             if plan.timed:  # without timers nothing happens between samples
                 run.advance_to(ts_ms)
             run.ingest(ts_ms, ordered, i, j)
-            run.step(ts_ms)
+            if plan.timed or not run.quiet_step(ts_ms):
+                run.step(ts_ms)
         i = j
     if s.started_ms is None:
         s.started_ms = now_ms
@@ -436,6 +437,27 @@ class _Run:
                 else:
                     since.pop(path, None)
         self._update_alarm(t_ms)
+
+    def quiet_step(self, t_ms: int) -> bool:
+        """`step` for a rule without timers whose alarm is inactive with no level pending, when no level
+        holds at `t_ms` (then returns True; else False, having changed nothing): the common case on the
+        ingest path, without the general state machine."""
+        s, attrs = self.s, self.attrs
+        if s.active_severity is not None or s.level_since_ms:
+            return False
+        for _severity, _name, _rank, check in self.plan.levels:
+            if check(s, attrs, t_ms):
+                return False
+        # what `step` does when nothing holds: no durations (no timers), no level starts, no alarm
+        s.last_eval_ms = t_ms
+        activity = self.activity
+        if activity is not None and activity <= t_ms:
+            known = s.last_activity_ms
+            s.last_activity_ms = activity if known is None else max(known, activity)
+        if self.plan.windowed:
+            self._prune(t_ms)
+        s.clear_since_ms = None
+        return True
 
     def _prune(self, t_ms: int) -> None:
         s, plan = self.s, self.plan
