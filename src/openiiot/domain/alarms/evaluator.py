@@ -40,6 +40,7 @@ from openiiot.domain.alarms.state import MAX_WINDOW_SAMPLES, RuleState
 MAX_STEPS_PER_CALL = 100_000  # deadlines visited per call; a guard, far above any real rule's needs
 RawSample = tuple[int, str, float | str | bool | None]  # ts_ms, key, value
 _PLAN_CACHE_MAX = 4096
+_NEVER = 1 << 62  # later than any instant
 
 
 class TransitionKind(StrEnum):
@@ -98,6 +99,8 @@ class _Plan:
     timeouts: tuple[NoData | Inactive, ...]
     on_delay_ms: int
     off_delay_ms: int
+    # the shortest timer: a deadline created at instant t lies at or after t + this (None: not positive)
+    min_timer_ms: int | None
     timed: bool  # any timer: a timed node or an on/off delay (else samples alone change the alarm)
 
 
@@ -188,10 +191,29 @@ def _compile(rule: AlarmRule) -> _Plan:
         windowed=any(isinstance(n, CountInWindow | RateOfChange | Deviation) for _, n in nodes),
         on_delay_ms=rule.on_delay_s * 1000,
         off_delay_ms=rule.off_delay_s * 1000,
+        min_timer_ms=_min_timer_ms(rule, nodes),
         timed=rule.on_delay_s > 0
         or rule.off_delay_s > 0
         or any(isinstance(n, Duration | CountInWindow | RateOfChange | NoData | Inactive) for _, n in nodes),
     )
+
+
+def _min_timer_ms(rule: AlarmRule, nodes: Sequence[tuple[str, Condition]]) -> int | None:
+    """The shortest timer of the rule in ms, or None when a node's timer is not positive (then no bound)."""
+    node_timers: list[int] = []
+    for _, n in nodes:
+        if isinstance(n, Duration):
+            node_timers.append(n.duration_s)
+        elif isinstance(n, NoData | Inactive):
+            node_timers.append(n.timeout_s)
+        elif isinstance(n, CountInWindow | RateOfChange):
+            node_timers.append(n.window_s)
+    # a zero on/off delay puts its deadline at the instant itself, never after the evaluated one: no limit
+    delays = [d for d in (rule.on_delay_s, rule.off_delay_s) if d != 0]
+    timers = node_timers + delays
+    if not timers or min(timers) <= 0:
+        return None
+    return min(timers) * 1000
 
 
 def _count_ingest(path: str, node: CountInWindow) -> _Ingest:
@@ -293,7 +315,10 @@ def _advance(
             if plan.timed:  # without timers nothing happens between samples
                 run.advance_to(ts_ms)
             run.ingest(ts_ms, ordered, i, j)
-            if plan.timed or not run.quiet_step(ts_ms):
+            if plan.timed:
+                run.step(ts_ms)
+                run.lower_bound(ts_ms)
+            elif not run.quiet_step(ts_ms):
                 run.step(ts_ms)
         i = j
     if s.started_ms is None:
@@ -347,7 +372,7 @@ def _rebase(state: RuleState, fingerprint: str) -> RuleState:
 class _Run:
     """One evaluate call: mutates its own copy of the state and collects transitions."""
 
-    __slots__ = ("activity", "attrs", "plan", "rule", "s", "transitions")
+    __slots__ = ("activity", "attrs", "bound", "plan", "rule", "s", "transitions")
 
     def __init__(self, plan: _Plan, state: RuleState, context: EvalContext) -> None:
         self.plan = plan
@@ -356,16 +381,27 @@ class _Run:
         self.attrs = context.attributes
         self.activity = context.last_activity_ms
         self.transitions: list[AlarmTransition] = []
+        self.bound: int | None = None  # no deadline lies before this instant (None: not known)
 
     # --- time ------------------------------------------------------------------------------------
 
     def advance_to(self, limit_ms: int) -> None:
         """Visit every timer deadline strictly before `limit_ms`."""
+        if self.bound is not None and limit_ms <= self.bound:
+            return  # known from the last search: nothing is due before the limit
         for _ in range(MAX_STEPS_PER_CALL):
             deadline = self.next_deadline()
             if deadline is None or deadline >= limit_ms:
+                self.bound = _NEVER if deadline is None else deadline
                 return
             self.step(deadline)
+
+    def lower_bound(self, t_ms: int) -> None:
+        """After samples and a step at `t_ms`: a timer they started ends no earlier than t + the shortest
+        timer, and every other change only removes or delays a deadline."""
+        if self.bound is not None:
+            shortest = self.plan.min_timer_ms
+            self.bound = None if shortest is None else min(self.bound, t_ms + shortest)
 
     def next_deadline(self) -> int | None:
         """The earliest instant after the last evaluation at which a condition may change by itself."""
