@@ -247,7 +247,8 @@ class _Run:
     def ingest(self, ts_ms: int, ordered: Sequence[RawSample], start: int, stop: int) -> None:
         """Take in the samples `ordered[start:stop]` of instant `ts_ms`: latest values and windows."""
         s, plan = self.s, self.plan
-        s.last_activity_ms = ts_ms if s.last_activity_ms is None else max(s.last_activity_ms, ts_ms)
+        if s.last_activity_ms is None or ts_ms > s.last_activity_ms:
+            s.last_activity_ms = ts_ms
         keys, by_key, latest = plan.keys, plan.ingest_by_key, s.latest
         for k in range(start, stop):
             _, key, raw = ordered[k]
@@ -270,7 +271,8 @@ class _Run:
         activity = self.activity
         if activity is not None and activity <= t_ms:
             known = s.last_activity_ms
-            s.last_activity_ms = activity if known is None else max(known, activity)
+            if known is None or activity > known:
+                s.last_activity_ms = activity
         if plan.windowed:
             self._prune(t_ms)
         if plan.durations:  # post-order: inner durations settle before outer ones
@@ -297,7 +299,8 @@ class _Run:
         activity = self.activity
         if activity is not None and activity <= t_ms:
             known = s.last_activity_ms
-            s.last_activity_ms = activity if known is None else max(known, activity)
+            if known is None or activity > known:
+                s.last_activity_ms = activity
         if self.plan.windowed:
             self._prune(t_ms)
         s.clear_since_ms = None
