@@ -25,8 +25,8 @@ from openiiot.domain.alarms import (
     EvalContext,
     RawSample,
     RuleState,
+    advance,
     apply_transition,
-    evaluate,
     next_due_ms,
     parse_rule,
     relevant_keys,
@@ -178,14 +178,18 @@ class AlarmEngine:
                 return
             except Conflict:
                 self.conflicts += 1
-                for target, rules in work:
-                    for rule in rules:
-                        self._states.pop((rule.id, target.device_id), None)
+                self._forget(work)
             except Exception:
+                self._forget(work)  # advanced in place but not stored: read them again next time
                 self._failed("alarm evaluation failed", None)
                 return
         for target, rules in work:  # another process wrote some of these states first
             self._run_device(target, rules)
+
+    def _forget(self, work: Sequence[tuple[_Target, tuple[AlarmRule, ...]]]) -> None:
+        for target, rules in work:
+            for rule in rules:
+                self._states.pop((rule.id, target.device_id), None)
 
     def _evaluate_many(self, work: Sequence[tuple[_Target, tuple[AlarmRule, ...]]]) -> None:
         """The hot path: cached states, one read for the missing ones, versioned writes, one commit."""
@@ -210,7 +214,7 @@ class AlarmEngine:
                 activity = self._last_activity(device_id) if self._last_activity is not None else None
                 context = EvalContext(last_activity_ms=activity)
                 suppressed: bool | None = None  # read only when a transition needs it
-                for rule in rules:
+                for rule, own in zip(rules, samples_per_rule(rules, target.samples), strict=True):
                     key = (rule.id, device_id)
                     state, version = cache[key]
                     if not target.samples:
@@ -219,13 +223,8 @@ class AlarmEngine:
                         due = next_due_ms(rule, state, context)
                         if due is None or due > target.now_ms:
                             continue
-                    keys = relevant_keys(rule)
-                    own = (
-                        target.samples
-                        if keys is None
-                        else [sample for sample in target.samples if sample[1] in keys]
-                    )
-                    new_state, transitions = evaluate(rule, state, own, target.now_ms, context)
+                    # the cached state is advanced in place: a failed unit of work drops it from the cache
+                    new_state, transitions = advance(rule, state, own, target.now_ms, context)
                     writes.append(
                         StateWrite(rule.id, device_id, target.tenant_id, new_state.to_dict(), version)
                     )
@@ -334,12 +333,10 @@ class AlarmEngine:
             suppressed: bool | None = None  # read only when a transition needs it
             rules = list(rules)
             stored = uow.alarms.get_states([rule.id for rule in rules], device_id)
-            for rule in rules:
+            for rule, own in zip(rules, samples_per_rule(rules, samples), strict=True):
                 raw = stored[rule.id]
                 state = RuleState.from_dict(raw) if raw is not None else RuleState()
-                keys = relevant_keys(rule)
-                own = samples if keys is None else [sample for sample in samples if sample[1] in keys]
-                new_state, transitions = evaluate(rule, state, own, now_ms, context)
+                new_state, transitions = advance(rule, state, own, now_ms, context)
                 uow.alarms.save_state(rule.id, device_id, tenant_id, new_state.to_dict())
                 for transition in transitions:
                     if suppressed is None:
@@ -361,6 +358,28 @@ class AlarmEngine:
             uow.commit()
         if events:
             self._on_events(events)
+
+
+def samples_per_rule(rules: Sequence[AlarmRule], samples: Sequence[RawSample]) -> list[Sequence[RawSample]]:
+    """For each rule, the samples that can change it (`relevant_keys`), in their order: one pass over
+    the samples, not one per rule."""
+    if not samples:
+        return [samples] * len(rules)
+    own: list[Sequence[RawSample]] = []
+    routes: dict[str, list[list[RawSample]]] = {}
+    for rule in rules:
+        keys = relevant_keys(rule)
+        if keys is None:
+            own.append(samples)
+            continue
+        mine: list[RawSample] = []
+        own.append(mine)
+        for key in keys:
+            routes.setdefault(key, []).append(mine)
+    for sample in samples:
+        for mine in routes.get(sample[1], ()):
+            mine.append(sample)
+    return own
 
 
 def in_maintenance(uow: UnitOfWork, tenant_id: str, device_id: str) -> bool:

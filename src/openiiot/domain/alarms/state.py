@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from openiiot.domain.alarms.baseline import WindowSums
 from openiiot.domain.errors import ValidationFailed
 
 STATE_VERSION = 1
@@ -33,6 +34,8 @@ class RuleState:
     count_ts_ms: dict[str, list[int]] = field(default_factory=dict)
     windows: dict[str, list[Sample]] = field(default_factory=dict)  # rate and deviation samples
     deviation_verdicts: dict[str, bool] = field(default_factory=dict)
+    # running sums of the deviation windows: derived from `windows`, rebuilt when missing, never stored
+    deviation_sums: dict[str, WindowSums] = field(default_factory=dict, compare=False, repr=False)
 
     def copy(self) -> RuleState:
         """A deep copy (the evaluator never mutates its input)."""
@@ -49,10 +52,14 @@ class RuleState:
             count_ts_ms={k: list(v) for k, v in self.count_ts_ms.items()},
             windows={k: list(v) for k, v in self.windows.items()},
             deviation_verdicts=dict(self.deviation_verdicts),
+            deviation_sums={k: v.copy() for k, v in self.deviation_sums.items()},
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-compatible dict (lists, not tuples); `from_dict` restores an equal state."""
+        """A JSON-compatible dict; `from_dict` restores an equal state.
+
+        Window samples stay (ts, value) tuples, which JSON encoders write as arrays: copying each of a long
+        window's samples into a list on every write cost more than evaluating the rule."""
         return {
             "version": STATE_VERSION,
             "rule_fingerprint": self.rule_fingerprint,
@@ -65,7 +72,7 @@ class RuleState:
             "latest": {k: [ts, v] for k, (ts, v) in self.latest.items()},
             "duration_since_ms": dict(self.duration_since_ms),
             "count_ts_ms": {k: list(v) for k, v in self.count_ts_ms.items()},
-            "windows": {k: [[ts, v] for ts, v in w] for k, w in self.windows.items()},
+            "windows": {k: list(w) for k, w in self.windows.items()},
             "deviation_verdicts": dict(self.deviation_verdicts),
         }
 

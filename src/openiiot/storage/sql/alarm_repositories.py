@@ -27,7 +27,7 @@ from openiiot.domain.alarms import Alarm, alarm_from_dict, alarm_to_dict
 from openiiot.domain.errors import Conflict
 from openiiot.services.ports import AlarmRuleRecord, StateWrite
 from openiiot.storage.sql.repository_base import SqlRepository
-from openiiot.storage.sql.tables import ID, Base, JsonType
+from openiiot.storage.sql.tables import ID, Base, HotJsonType, JsonType
 
 
 class AlarmRuleRow(Base):
@@ -51,7 +51,7 @@ class AlarmRuleStateRow(Base):
     rule_id: Mapped[str] = mapped_column(ID, primary_key=True)
     originator_id: Mapped[str] = mapped_column(ID, primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ID)
-    state: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    state: Mapped[dict[str, Any]] = mapped_column(HotJsonType)
     # optimistic concurrency: SQLAlchemy updates `WHERE version = <read version>` and raises StaleDataError
     # when another process changed the row since this unit of work read it (decision 0007)
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
