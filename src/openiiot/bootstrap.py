@@ -210,7 +210,9 @@ class Platform:
         self.consumer = MqttIngestConsumer(
             # several ingest workers split the device topics through one shared subscription; each keeps a
             # persistent QoS 1 session named after its worker name, so a restarted worker loses nothing
-            share_group=INGEST_SHARE_GROUP if external else None,
+            # OPENIIOT_MQTT_SHARED_SUBSCRIPTION=false: one worker with a plain subscription, which
+            # Mosquitto 2.0 restores from its persistence file after a restart (shared ones it does not)
+            share_group=INGEST_SHARE_GROUP if external and s.mqtt_shared_subscription else None,
             client_id=f"openiiot-ingest-{s.worker_name}" if external else None,
             host=host,
             port=port,
