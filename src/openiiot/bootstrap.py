@@ -102,6 +102,7 @@ def check_port_free(host: str, port: int, what: str) -> None:
 
 
 ROLES = ("all", "api", "ingest", "scheduler")
+TIMESCALE_CHOICES: dict[str, bool | None] = {"auto": None, "require": True, "off": False}
 INGEST_SHARE_GROUP = "openiiot-ingest"
 
 
@@ -339,7 +340,7 @@ def build_platform(settings: Settings) -> Platform:
         ) from exc
     uow = SqlUnitOfWorkFactory(engine)
     telemetry: TelemetryStore = (
-        PostgresTelemetryStore(database_url)
+        PostgresTelemetryStore(database_url, timescale=TIMESCALE_CHOICES[settings.telemetry_timescale])
         if is_postgres_url(database_url)
         else DuckDBTelemetryStore(settings.duckdb_path)
     )

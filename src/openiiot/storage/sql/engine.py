@@ -18,6 +18,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_BEGIN_OPTION = "openiiot_sqlite_begin"
 
 
+PG_CONNECT_TIMEOUT_S = 10  # libpq's limit on establishing one connection (TCP, TLS, authentication)
+
+
 def sqlite_url(path: Path) -> str:
     """The SQLAlchemy URL of a SQLite file (absolute, so the working directory does not matter)."""
     return f"sqlite:///{path.expanduser().resolve()}"
@@ -45,7 +48,14 @@ def create_metadata_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEO
         return _create_sqlite_engine(normalized, busy_timeout_ms)
     if backend == "postgresql":
         try:
-            return create_engine(normalized, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            # a server that accepts the connection but never answers must not hang start-up or a request
+            return create_engine(
+                normalized,
+                pool_pre_ping=True,
+                pool_size=5,
+                max_overflow=10,
+                connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+            )
         except (ImportError, NoSuchModuleError) as exc:
             raise ConfigurationError(
                 "PostgreSQL metadata needs the psycopg driver: pip install 'psycopg[binary]'"
