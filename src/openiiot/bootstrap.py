@@ -205,6 +205,13 @@ class Platform:
         for job in self.jobs:
             job.start()
 
+    def device_mqtt_address(self) -> tuple[str, int, bool]:
+        """Where devices connect: (host, port, TLS) of the external broker, or of the embedded one."""
+        if self.settings.mqtt_url is not None:
+            url = parse_broker_url(self.settings.mqtt_url)
+            return url.host, url.port, url.tls
+        return self.settings.mqtt_host, self.settings.mqtt_port, False
+
     def _start_consumer(self, host: str, port: int, username: str, password: str, tls: bool) -> None:
         s = self.settings
         external = s.mqtt_url is not None

@@ -149,6 +149,13 @@ def demo() -> None:
     from openiiot.cli.demo import start_demo
 
     settings = settings_or_exit()
+    if settings.mqtt_url is not None and settings.mqtt_url.startswith("mqtts://"):
+        # the simulated devices connect without TLS
+        console.print(
+            "[bold red]error:[/] the demo's simulated devices speak plain MQTT; point OPENIIOT_MQTT_URL at "
+            "a mqtt:// listener of the broker for the demo"
+        )
+        raise typer.Exit(2)
     run_platform(settings, lambda p: start_demo(p, settings, console))
 
 
