@@ -43,7 +43,11 @@ def create_metadata_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEO
     try:
         backend = make_url(normalized).get_backend_name()
     except ArgumentError as exc:
-        raise ConfigurationError(f"malformed database URL {url!r}") from exc
+        # the URL is not echoed: it may hold a password
+        raise ConfigurationError(
+            "malformed database URL in OPENIIOT_DATABASE_URL; it must look like "
+            "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+        ) from exc
     if backend == "sqlite":
         return _create_sqlite_engine(normalized, busy_timeout_ms)
     if backend == "postgresql":
@@ -60,7 +64,9 @@ def create_metadata_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEO
             raise ConfigurationError(
                 "PostgreSQL metadata needs the psycopg driver: pip install 'psycopg[binary]'"
             ) from exc
-    raise ConfigurationError(f"unsupported metadata database {backend!r}: use sqlite:// or postgresql://")
+    raise ConfigurationError(
+        f"unsupported metadata database {backend!r} in OPENIIOT_DATABASE_URL: use sqlite:// or postgresql://"
+    )
 
 
 def _create_sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
