@@ -102,6 +102,7 @@ def check_port_free(host: str, port: int, what: str) -> None:
 
 
 ROLES = ("all", "api", "ingest", "scheduler")
+TIMESCALE_CHOICES: dict[str, bool | None] = {"auto": None, "require": True, "off": False}
 INGEST_SHARE_GROUP = "openiiot-ingest"
 
 
@@ -204,13 +205,22 @@ class Platform:
         for job in self.jobs:
             job.start()
 
+    def device_mqtt_address(self) -> tuple[str, int, bool]:
+        """Where devices connect: (host, port, TLS) of the external broker, or of the embedded one."""
+        if self.settings.mqtt_url is not None:
+            url = parse_broker_url(self.settings.mqtt_url)
+            return url.host, url.port, url.tls
+        return self.settings.mqtt_host, self.settings.mqtt_port, False
+
     def _start_consumer(self, host: str, port: int, username: str, password: str, tls: bool) -> None:
         s = self.settings
         external = s.mqtt_url is not None
         self.consumer = MqttIngestConsumer(
             # several ingest workers split the device topics through one shared subscription; each keeps a
             # persistent QoS 1 session named after its worker name, so a restarted worker loses nothing
-            share_group=INGEST_SHARE_GROUP if external else None,
+            # OPENIIOT_MQTT_SHARED_SUBSCRIPTION=false: one worker with a plain subscription, which
+            # Mosquitto 2.0 restores from its persistence file after a restart (shared ones it does not)
+            share_group=INGEST_SHARE_GROUP if external and s.mqtt_shared_subscription else None,
             client_id=f"openiiot-ingest-{s.worker_name}" if external else None,
             host=host,
             port=port,
@@ -337,7 +347,7 @@ def build_platform(settings: Settings) -> Platform:
         ) from exc
     uow = SqlUnitOfWorkFactory(engine)
     telemetry: TelemetryStore = (
-        PostgresTelemetryStore(database_url)
+        PostgresTelemetryStore(database_url, timescale=TIMESCALE_CHOICES[settings.telemetry_timescale])
         if is_postgres_url(database_url)
         else DuckDBTelemetryStore(settings.duckdb_path)
     )

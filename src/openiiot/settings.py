@@ -35,6 +35,17 @@ class Settings(BaseSettings):
         description="Stable name of this process among several of one role: an ingest worker's persistent "
         "MQTT session is named after it, so a restarted worker picks up what arrived while it was away",
     )
+    telemetry_timescale: Literal["auto", "require", "off"] = Field(
+        "auto",
+        description="TimescaleDB for PostgreSQL telemetry: auto = used when the extension is installed, "
+        "native partitions otherwise; require = refuse to start without it; off = native partitions",
+    )
+    mqtt_shared_subscription: bool = Field(
+        True,
+        description="Ingest workers split the device topics through the shared subscription "
+        "$share/openiiot-ingest/...; false = a plain persistent subscription for exactly one ingest process, "
+        "which Mosquitto 2.0 restores after its own restart (it does not restore shared ones)",
+    )
     mqtt_auth: Literal["dynsec", "http"] = Field(
         "dynsec",
         description="How the external broker checks devices: dynsec = the platform manages Mosquitto "

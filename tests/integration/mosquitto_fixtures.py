@@ -70,15 +70,22 @@ def write_dynsec_config(path: Path, user: str, password: str) -> None:
     )
 
 
-def start_mosquitto(directory: Path, *, dynsec: bool = True, extra_conf: str = "") -> Mosquitto:
-    """Start a broker listening on 127.0.0.1:<free port>; waits until it accepts connections."""
+def start_mosquitto(
+    directory: Path, *, dynsec: bool = True, extra_conf: str = "", persistence: bool = False
+) -> Mosquitto:
+    """Start a broker listening on 127.0.0.1:<free port>; waits until it accepts connections.
+
+    `persistence=True` keeps sessions, subscriptions and queued QoS 1 messages in `mosquitto.db` in
+    `directory` across `restart_mosquitto` (Mosquitto writes it when it stops), as deploy-broker.md advises.
+    """
     require_mosquitto()
     directory.mkdir(parents=True, exist_ok=True)
     port = free_tcp_port()
     lines = [
         "per_listener_settings false",
         f"listener {port} 127.0.0.1",
-        "persistence false",
+        "persistence true" if persistence else "persistence false",
+        f"persistence_location {directory}/",
         f"log_dest file {directory / 'mosquitto.log'}",
         "log_dest topic",  # device sessions for the platform's connectivity (session_log.py)
         "log_type error",

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 
 from openiiot.api.app import create_app
@@ -25,6 +26,17 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(sim_app, name="sim")
 app.add_typer(broker_app, name="broker")
 console = Console()
+
+
+def settings_or_exit() -> Settings:
+    """The settings from the environment; a wrong value stops with one line per variable, exit status 2."""
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "OPENIIOT_" + "_".join(str(part) for part in error["loc"]).upper()
+            console.print(f"[bold red]error:[/] {name}={error.get('input')!r}: {error['msg']}")
+        raise typer.Exit(2) from exc
 
 
 def configure_logging(settings: Settings) -> None:
@@ -84,7 +96,7 @@ def serve(
     ),
 ) -> None:
     """Run the platform: embedded broker, ingest and the HTTP API (or one role of production mode)."""
-    settings = load_settings()
+    settings = settings_or_exit()
     if role in ("ingest", "scheduler"):
         run_headless(settings, role)
         return
@@ -136,7 +148,14 @@ def demo() -> None:
     """Run the platform with a demo enterprise and simulated devices publishing over MQTT."""
     from openiiot.cli.demo import start_demo
 
-    settings = load_settings()
+    settings = settings_or_exit()
+    if settings.mqtt_url is not None and settings.mqtt_url.startswith("mqtts://"):
+        # the simulated devices connect without TLS
+        console.print(
+            "[bold red]error:[/] the demo's simulated devices speak plain MQTT; point OPENIIOT_MQTT_URL at "
+            "a mqtt:// listener of the broker for the demo"
+        )
+        raise typer.Exit(2)
     run_platform(settings, lambda p: start_demo(p, settings, console))
 
 

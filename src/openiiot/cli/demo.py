@@ -121,7 +121,9 @@ def start_demo(platform: Platform, settings: Settings, console: Console) -> Call
         if admin.role is not Role.PLATFORM_ADMIN:
             raise RuntimeError("user 'admin' exists but is not a platform admin")
     devices = seed_demo(platform, settings.data_dir / "demo" / "devices.csv")
-    runner = SimRunner(devices, settings.mqtt_host, settings.mqtt_port, rate_hz=1.0, seed=42)
+    # production mode: the devices log in to the external broker (Mosquitto checks their tokens)
+    host, port, _tls = platform.device_mqtt_address()
+    runner = SimRunner(devices, host, port, rate_hz=1.0, seed=42)
     runner.start()
     base = f"http://{settings.http_host}:{settings.http_port}"
     console.print(f"[bold green]OpenIIoT demo[/] — {len(devices)} simulated devices publishing over MQTT")
@@ -129,5 +131,7 @@ def start_demo(platform: Platform, settings: Settings, console: Console) -> Call
     console.print(f"Sign in:   user [bold]admin[/], password [bold]{password}[/]")
     console.print(f"API docs:  {base}/docs")
     console.print(f"Example:   {base}/api/v1/devices/{devices[0].device_id}/telemetry/latest")
-    console.print("Ctrl-C stops; a rerun resumes with the same data in " + str(settings.data_dir))
+    console.print(f"MQTT:      {host}:{port}" + (" (external broker)" if settings.mqtt_url else ""))
+    where = "the database of OPENIIOT_DATABASE_URL" if settings.database_url else str(settings.data_dir)
+    console.print(f"Ctrl-C stops; a rerun resumes with the same data in {where}")
     return runner.stop

@@ -18,6 +18,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_BEGIN_OPTION = "openiiot_sqlite_begin"
 
 
+PG_CONNECT_TIMEOUT_S = 10  # libpq's limit on establishing one connection (TCP, TLS, authentication)
+
+
 def sqlite_url(path: Path) -> str:
     """The SQLAlchemy URL of a SQLite file (absolute, so the working directory does not matter)."""
     return f"sqlite:///{path.expanduser().resolve()}"
@@ -40,17 +43,30 @@ def create_metadata_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEO
     try:
         backend = make_url(normalized).get_backend_name()
     except ArgumentError as exc:
-        raise ConfigurationError(f"malformed database URL {url!r}") from exc
+        # the URL is not echoed: it may hold a password
+        raise ConfigurationError(
+            "malformed database URL in OPENIIOT_DATABASE_URL; it must look like "
+            "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+        ) from exc
     if backend == "sqlite":
         return _create_sqlite_engine(normalized, busy_timeout_ms)
     if backend == "postgresql":
         try:
-            return create_engine(normalized, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            # a server that accepts the connection but never answers must not hang start-up or a request
+            return create_engine(
+                normalized,
+                pool_pre_ping=True,
+                pool_size=5,
+                max_overflow=10,
+                connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+            )
         except (ImportError, NoSuchModuleError) as exc:
             raise ConfigurationError(
                 "PostgreSQL metadata needs the psycopg driver: pip install 'psycopg[binary]'"
             ) from exc
-    raise ConfigurationError(f"unsupported metadata database {backend!r}: use sqlite:// or postgresql://")
+    raise ConfigurationError(
+        f"unsupported metadata database {backend!r} in OPENIIOT_DATABASE_URL: use sqlite:// or postgresql://"
+    )
 
 
 def _create_sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:

@@ -48,10 +48,16 @@ def ensure_schema(conn: psycopg.Connection[Any], sql: Statements, timescale: boo
                     conn.execute(statement)
             else:
                 conn.execute(sql.raw_native)
-            log.info("telemetry schema created", extra={"schema": sql.schema, "layout": str(layout)})
+            log.info(
+                "telemetry schema %s created: %s",
+                sql.schema,
+                "TimescaleDB hypertable" if layout is Layout.TIMESCALE else "native daily partitions",
+                extra={"schema": sql.schema, "layout": str(layout)},
+            )
     if timescale is True and layout is not Layout.TIMESCALE:
         raise ConfigurationError(
-            f"the telemetry schema {sql.schema!r} uses native partitions, but TimescaleDB was demanded"
+            f"the telemetry schema {sql.schema!r} was created with native partitions, but TimescaleDB is "
+            "required (OPENIIOT_TELEMETRY_TIMESCALE=require); use a new database or set it to auto"
         )
     return layout
 
@@ -80,16 +86,22 @@ def _choose_layout(conn: psycopg.Connection[Any], timescale: bool | None) -> Lay
             if timescale:
                 raise ConfigurationError(
                     f"TimescaleDB is installed but cannot be enabled ({exc}); add it to "
-                    "shared_preload_libraries and grant CREATE on the database"
+                    "shared_preload_libraries and grant CREATE on the database, or set "
+                    "OPENIIOT_TELEMETRY_TIMESCALE=auto"
                 ) from exc
             log.warning(
-                "TimescaleDB present but unusable; using native partitions", extra={"error": str(exc)}
+                "TimescaleDB is installed but cannot be enabled (%s); telemetry uses native partitions",
+                exc,
+                extra={"error": str(exc)},
             )
             return Layout.NATIVE
     if timescale:
         raise ConfigurationError(
-            "TimescaleDB was demanded but the extension is not installed on the PostgreSQL server"
+            "TimescaleDB is required (OPENIIOT_TELEMETRY_TIMESCALE=require) but the extension is not "
+            "installed on the PostgreSQL server; install the timescaledb package for this PostgreSQL "
+            "version and add it to shared_preload_libraries, or set OPENIIOT_TELEMETRY_TIMESCALE=auto"
         )
+    log.info("TimescaleDB is not installed on the PostgreSQL server; telemetry uses native partitions")
     return Layout.NATIVE
 
 
