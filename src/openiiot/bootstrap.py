@@ -418,6 +418,7 @@ def build_platform(settings: Settings) -> Platform:
         metrics=metrics,
         connectivity=connectivity,
         commands=commands,
+        broker=broker_accounts,
         max_payload_bytes=settings.max_payload_bytes,
     )
 

@@ -39,7 +39,7 @@ from openiiot.services.gateway_payloads import (
 from openiiot.services.ingest import Channel, IngestMessage, IngestOutcome
 from openiiot.services.metrics import IngestMetrics
 from openiiot.services.payloads import RejectReason
-from openiiot.services.ports import Clock, UnitOfWorkFactory
+from openiiot.services.ports import BrokerAccounts, Clock, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,7 @@ class GatewayRouter:
         metrics: IngestMetrics,
         connectivity: ConnectivityService,
         commands: CommandService | None = None,
+        broker: BrokerAccounts | None = None,
         max_payload_bytes: int,
     ) -> None:
         self._uow = uow
@@ -124,9 +125,11 @@ class GatewayRouter:
         self._metrics = metrics
         self._connectivity = connectivity
         self._commands = commands
+        self._broker = broker  # an external broker's device accounts: a child gets one like any device
         self._max_payload_bytes = max_payload_bytes
         self._lock = threading.Lock()
         self._children: dict[tuple[str, str], str] = {}  # (gateway id, child name) -> child id
+        self._keys: dict[str, tuple[str, str]] = {}  # child id -> its key above, to forget it cheaply
         self._routes: dict[str, tuple[str, str]] = {}  # child id -> (gateway id, name), while connected
         self.counts: Counter[str] = Counter()
 
@@ -262,7 +265,9 @@ class GatewayRouter:
         with self._lock:
             if len(self._children) >= _MAX_CACHED:
                 self._children.clear()
+                self._keys.clear()
             self._children[key] = device.id
+            self._keys[device.id] = key
         return device.id
 
     def _create_child(self, gateway: DeviceEntry, name: str, profile_name: str | None) -> Device:
@@ -270,6 +275,7 @@ class GatewayRouter:
         one, else the gateway's own profile. Its token is random and never shown (it reports through the
         gateway; rotating the token lets it connect itself)."""
         now_ms = self._clock.now_ms()
+        token = generate_token()
         with self._uow() as uow:
             profile_id = gateway.profile.id
             if profile_name is not None:
@@ -287,7 +293,7 @@ class GatewayRouter:
                 profile_id=profile_id,
                 asset_id=gateway.asset_id,
                 gateway_id=gateway.device_id,
-                token_hash=hash_token(generate_token()),
+                token_hash=hash_token(token),
                 created_ms=now_ms,
             )
             try:
@@ -303,6 +309,8 @@ class GatewayRouter:
                     tenant_id=gateway.tenant_id,
                     details={"name": name, "profile_id": profile_id, "gateway_id": gateway.device_id},
                 )  # fmt: skip
+                if self._broker is not None:
+                    self._broker.devices_created([(device.id, token, False)])
                 uow.commit()
             except Conflict:
                 # another ingest worker created the same name a moment ago: use that one
@@ -320,14 +328,12 @@ class GatewayRouter:
             return self._routes.get(device_id)
 
     def forget(self, device_id: str) -> None:
-        """A device changed or was deleted: look its name up again next time."""
+        """A device changed or was deleted: look its name up again next time (renamed, moved to another
+        gateway, disabled). Its route stays until the gateway disconnects it."""
         with self._lock:
-            self._routes.pop(device_id, None)
-            stale = [
-                key for key, child in self._children.items() if child == device_id or key[0] == device_id
-            ]
-            for key in stale:
-                del self._children[key]
+            key = self._keys.pop(device_id, None)
+            if key is not None:
+                self._children.pop(key, None)
 
     def gateway_closed(self, children: list[str]) -> None:
         """The gateway's session ended: its children are no longer reachable through it."""
