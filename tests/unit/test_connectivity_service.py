@@ -199,5 +199,7 @@ def test_a_child_connected_before_a_restart_still_falls_with_its_gateway(
     restarted = ConnectivityService(harness.uow, DeviceDirectory(harness.uow), harness.clock)
     restarted.load(sessions_reset=False)
     assert restarted.is_connected(child)
+    assert restarted.gateway_of(child) == gateway  # its commands still go through the gateway
     assert restarted.session_closed(gateway, NOW_MS + 5_000) == [child]
     assert not restarted.is_connected(child)
+    assert restarted.gateway_of(child) is None

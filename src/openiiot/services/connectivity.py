@@ -82,6 +82,8 @@ class ConnectivityService:
 
     def session_opened(self, device_id: str, ts_ms: int) -> None:
         """The broker accepted an MQTT session of the device."""
+        with self._lock:
+            self._via.pop(device_id, None)  # its own session: no longer reached through a gateway
         self._session(device_id, True, ts_ms, "")
 
     def session_closed(self, device_id: str, ts_ms: int, reason: str = "") -> list[str]:
@@ -210,6 +212,12 @@ class ConnectivityService:
         with self._lock:
             state = self._states.get(device_id)
             return bool(state is not None and state.connected)
+
+    def gateway_of(self, device_id: str) -> str | None:
+        """The gateway through which a child is connected now (None: not connected through a gateway)."""
+        with self._lock:
+            state = self._states.get(device_id)
+            return self._via.get(device_id) if state is not None and state.connected else None
 
     def last_activity_ms(self, device_id: str) -> int | None:
         """When the device last sent anything (platform time), for the alarm engine's `inactive` rules."""

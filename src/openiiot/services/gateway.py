@@ -325,7 +325,21 @@ class GatewayRouter:
     def route_of(self, device_id: str) -> tuple[str, str] | None:
         """(gateway id, child name) when the device is reached through its gateway now, else None."""
         with self._lock:
-            return self._routes.get(device_id)
+            route = self._routes.get(device_id)
+        if route is not None:
+            return route
+        # a child stored as connected through its gateway before a restart (external broker: its sessions
+        # survived us); its gateway has not spoken for it since, so the name is read once
+        gateway_id = self._connectivity.gateway_of(device_id)
+        if gateway_id is None:
+            return None
+        with self._uow() as uow:
+            try:
+                name = uow.devices.get(None, device_id).name
+            except NotFound:
+                return None
+        with self._lock:
+            return self._routes.setdefault(device_id, (gateway_id, name))
 
     def forget(self, device_id: str) -> None:
         """A device changed or was deleted: look its name up again next time (renamed, moved to another
