@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
 
@@ -25,7 +26,12 @@ from openiiot.connectivity.mqtt.broker_metrics import BrokerStatsCollector
 from openiiot.connectivity.mqtt.consumer import MqttIngestConsumer
 from openiiot.connectivity.mqtt.dynsec import DynsecAccounts, parse_broker_url
 from openiiot.connectivity.mqtt.publisher import MqttPlatformPublisher
-from openiiot.connectivity.mqtt.topics import gateway_rpc_request_topic, rpc_request_topic
+from openiiot.connectivity.mqtt.topics import (
+    TopicKind,
+    gateway_rpc_request_topic,
+    gateway_topic,
+    rpc_request_topic,
+)
 from openiiot.connectivity.notify.mqtt import (
     ALARM_TOPIC_PREFIX,
     EMBEDDED_ALARM_TOPIC_PREFIX,
@@ -298,15 +304,22 @@ class Platform:
             )
 
     def push_shared_attributes(self, device_id: str) -> None:
-        """Publish the device's complete shared-attribute set, retained (a retained message replaces all)."""
+        """Publish the device's complete shared-attribute set, retained (a retained message replaces all);
+        to a child connected through its gateway, also to the gateway as `{"device": name, "data": set}`."""
         if self.publisher is None:
             return
         with self.uow() as uow:
             shared = uow.attributes.list(device_id, AttributeScope.SHARED)
+        values = {a.key: a.value for a in shared}
         if shared:
-            self.publisher.publish_shared_attributes(device_id, {a.key: a.value for a in shared})
+            self.publisher.publish_shared_attributes(device_id, values)
         else:
             self.publisher.clear_shared_attributes(device_id)
+        route = self.gateways.route_of(device_id) if self.gateways is not None else None
+        if route is not None:
+            gateway_id, name = route
+            topic = gateway_topic(gateway_id, TopicKind.GATEWAY_SHARED_ATTRIBUTES)
+            self.publisher.publish(topic, orjson.dumps({"device": name, "data": values}))
 
     def stop(self) -> None:
         """Stop in reverse order: no new messages, drain and commit, then the broker and stores."""
@@ -420,6 +433,8 @@ def build_platform(settings: Settings) -> Platform:
         commands=commands,
         broker=broker_accounts,
         max_payload_bytes=settings.max_payload_bytes,
+        # a child that the gateway connects gets its shared attributes through the gateway
+        on_child_connected=lambda child_id: platform.push_shared_attributes(child_id),
     )
 
     def on_device_changed(device_id: str) -> None:

@@ -126,25 +126,32 @@ async def plant(platform: Platform) -> AsyncIterator[Plant]:
 
 
 class Gateway:
-    """A ThingsBoard-style gateway on paho: publishes for its children, answers their commands."""
+    """A ThingsBoard-style gateway on paho: publishes for its children, answers their commands, and keeps
+    the shared attributes the platform sends for them."""
 
     def __init__(self, plant: Plant, name: str = "GW-1", *, answer: bool = True) -> None:
         self.id, self.answer, self.platform = plant.ids[name], answer, plant.platform
         self.sent = 0
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.shared: list[dict[str, Any]] = []
+        self.subscribed = False
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"gw-{self.id}")
         self.client.username_pw_set(self.id, plant.tokens[name])
         self.client.on_connect = lambda c, *_: c.subscribe(
-            f"v1/devices/{self.id}/gateway/rpc/request/+", qos=1
+            [
+                (f"v1/devices/{self.id}/gateway/rpc/request/+", 1),
+                (f"v1/devices/{self.id}/gateway/attributes/shared", 1),
+            ]
         )
+        self.client.on_subscribe = lambda *_: setattr(self, "subscribed", True)
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", plant.platform.settings.mqtt_port)
         self.client.loop_start()
         connectivity = plant.platform.connectivity
         assert connectivity is not None
         deadline = time.monotonic() + 10
-        while not connectivity.is_connected(self.id):
-            assert time.monotonic() < deadline, "the gateway did not connect"
+        while not (self.subscribed and connectivity.is_connected(self.id)):
+            assert time.monotonic() < deadline, "the gateway did not connect and subscribe"
             time.sleep(0.05)
 
     def send(self, leaf: str, body: Any) -> None:
@@ -166,6 +173,9 @@ class Gateway:
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         request = json.loads(msg.payload)
+        if msg.topic.endswith("/gateway/attributes/shared"):
+            self.shared.append(request)
+            return
         self.requests.append((msg.topic, request))
         if self.answer:
             data = request["data"]
@@ -372,3 +382,29 @@ async def _status(plant: Plant, device_id: str, status: str) -> dict[str, Any] |
 
 async def _connected(plant: Plant, device_id: str, connected: bool) -> bool:
     return bool((await plant.connectivity(device_id))["connected"] is connected)
+
+
+async def test_a_childs_shared_attributes_reach_it_through_its_gateway(
+    plant: Plant, gateway: Gateway
+) -> None:
+    gateway.send("connect", {"device": "Compressor A", "type": "compressor"})
+    child = await plant.by_name("Compressor A")
+    assert child is not None
+    await eventually(lambda: _shared(gateway, 1), "the (empty) set at connect")
+    assert gateway.shared == [{"device": "Compressor A", "data": {}}]
+
+    r = await plant.api.put(f"/api/v1/devices/{child['id']}/attributes/shared", json={"setpoint_bar": 6.8})
+    assert r.status_code == 200, r.text
+    await eventually(lambda: _shared(gateway, 2), "the change")
+    assert gateway.shared[-1] == {"device": "Compressor A", "data": {"setpoint_bar": 6.8}}
+
+    gateway.send("disconnect", {"device": "Compressor A"})
+    await plant.api.put(f"/api/v1/devices/{child['id']}/attributes/shared", json={"setpoint_bar": 7.0})
+    gateway.send("connect", {"device": "Compressor A"})  # back: it gets the whole current set
+    await eventually(lambda: _shared(gateway, 3), "the set at reconnect")
+    # nothing was pushed while it was away: the platform's messages arrive in order, so it would be here
+    assert gateway.shared[2:] == [{"device": "Compressor A", "data": {"setpoint_bar": 7.0}}]
+
+
+async def _shared(gateway: Gateway, count: int) -> bool:
+    return len(gateway.shared) >= count

@@ -69,6 +69,7 @@ def test_arbitrary_text_never_raises_and_parses_only_to_a_buildable_topic(topic:
         TopicKind.RPC_RESPONSE: lambda p: rpc_response_topic(p.device_id, p.rpc_id),
         TopicKind.GATEWAY_RPC_REQUEST: lambda p: gateway_rpc_request_topic(p.device_id, p.rpc_id),
         **{kind: (lambda p: gateway_topic(p.device_id, p.kind)) for kind in GATEWAY_UPLINK},
+        TopicKind.GATEWAY_SHARED_ATTRIBUTES: lambda p: gateway_topic(p.device_id, p.kind),
     }[parsed.kind](parsed)
     assert rebuilt == topic
 
@@ -118,6 +119,7 @@ def test_a_gateway_publishes_for_its_children_only_under_its_own_id() -> None:
         assert device_may_publish("gw", gateway_topic("gw", kind))
         assert not device_may_publish("gw", gateway_topic("other", kind))
     assert not device_may_publish("gw", gateway_rpc_request_topic("gw", "42"))  # platform → gateway only
+    assert not device_may_publish("gw", gateway_topic("gw", TopicKind.GATEWAY_SHARED_ATTRIBUTES))
     with pytest.raises(ValueError, match="not a gateway topic"):
         gateway_topic("gw", TopicKind.TELEMETRY)
 

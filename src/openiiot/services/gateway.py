@@ -117,6 +117,7 @@ class GatewayRouter:
         commands: CommandService | None = None,
         broker: BrokerAccounts | None = None,
         max_payload_bytes: int,
+        on_child_connected: Callable[[str], None] | None = None,
     ) -> None:
         self._uow = uow
         self._directory = directory
@@ -127,6 +128,7 @@ class GatewayRouter:
         self._commands = commands
         self._broker = broker  # an external broker's device accounts: a child gets one like any device
         self._max_payload_bytes = max_payload_bytes
+        self._on_child_connected = on_child_connected
         self._lock = threading.Lock()
         self._children: dict[tuple[str, str], str] = {}  # (gateway id, child name) -> child id
         self._keys: dict[str, tuple[str, str]] = {}  # child id -> its key above, to forget it cheaply
@@ -364,6 +366,11 @@ class GatewayRouter:
         with self._lock:
             self._routes[child_id] = (gateway_id, name)
         self._connectivity.child_session(gateway_id, child_id, True, ts_ms, reason)
+        if self._on_child_connected is not None:
+            try:
+                self._on_child_connected(child_id)
+            except Exception:  # the child's data must not be lost over a failed push
+                log.exception("pushing a child's shared attributes failed", extra={"child_id": child_id})
         if self._commands is not None:
             self._commands.on_session_opened(child_id)  # its queued commands go out through the gateway
 

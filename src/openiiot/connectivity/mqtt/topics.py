@@ -31,6 +31,7 @@ class TopicKind(StrEnum):
     GATEWAY_ATTRIBUTES = "gateway/attributes"
     GATEWAY_RPC_REQUEST = "gateway/rpc/request"  # platform -> gateway, a child's command
     GATEWAY_RPC_RESPONSE = "gateway/rpc/response"  # gateway -> platform, a child's answer
+    GATEWAY_SHARED_ATTRIBUTES = "gateway/attributes/shared"  # platform -> gateway, a child's shared set
 
 
 #: what a device may publish: its own data, its answers, and (as a gateway) its children's
