@@ -286,7 +286,7 @@ class GatewayRouter:
                 except NotFound:
                     log.warning(
                         "gateway child type names no profile of the tenant; using the gateway's profile",
-                        extra={"gateway_id": gateway.device_id, "type": profile_name, "name": name},
+                        extra={"gateway_id": gateway.device_id, "type": profile_name, "child_name": name},
                     )
             device = Device(
                 id=new_id(),
