@@ -153,14 +153,7 @@ class GatewayRouter:
                 self._data(gateway, message)
                 return
             self._control(gateway, message)
-        except GatewayPayloadError as exc:
-            log.error(
-                "gateway message refused: %s",
-                exc,
-                extra={"gateway_id": message.device_id, "channel": message.channel.value},
-            )
-            self._finish(message, 0, Counter({exc.reason.value: 1}), exc.reason, gateway=True)
-        except ChildRefused as exc:
+        except (GatewayPayloadError, ChildRefused) as exc:
             log.error(
                 "gateway message refused: %s",
                 exc,
