@@ -53,6 +53,7 @@ class ConnectivityService:
         self._dirty: set[str] = set()  # devices whose whole state changed since the last flush
         self._touched: set[str] = set()  # devices whose last activity alone moved (cheaper to write)
         self._via: dict[str, str] = {}  # child id -> the gateway it is (or was last) connected through
+        self._children: dict[str, set[str]] = defaultdict(set)  # gateway id -> its children in `_via`
         self.events_written = 0
 
     # --- inputs ---------------------------------------------------------------------------------------
@@ -73,7 +74,8 @@ class ConnectivityService:
             }
         now_ms = self._clock.now_ms()
         with self._lock:
-            self._via.update(via)
+            for child, gateway in via.items():
+                self._link(child, gateway)
             for state in stored:
                 self._states[state.device_id] = state
                 if sessions_reset and state.connected:
@@ -83,7 +85,7 @@ class ConnectivityService:
     def session_opened(self, device_id: str, ts_ms: int) -> None:
         """The broker accepted an MQTT session of the device."""
         with self._lock:
-            self._via.pop(device_id, None)  # its own session: no longer reached through a gateway
+            self._unlink(device_id)  # its own session: no longer reached through a gateway
         self._session(device_id, True, ts_ms, "")
 
     def session_closed(self, device_id: str, ts_ms: int, reason: str = "") -> list[str]:
@@ -93,8 +95,8 @@ class ConnectivityService:
         with self._lock:
             children = [
                 child
-                for child, gateway in self._via.items()
-                if gateway == device_id and (state := self._states.get(child)) is not None and state.connected
+                for child in self._children.get(device_id, ())
+                if (state := self._states.get(child)) is not None and state.connected
             ]
             for child in children:
                 self._queue(
@@ -106,7 +108,7 @@ class ConnectivityService:
     def child_session(self, gateway_id: str, child_id: str, connected: bool, ts_ms: int, reason: str) -> None:
         """A gateway reported its child connected or disconnected (docs/device-api.md "Gateways")."""
         with self._lock:
-            self._via[child_id] = gateway_id
+            self._link(child_id, gateway_id)
         self._session(child_id, connected, ts_ms, reason)
 
     def activity(self, received: Mapping[str, int]) -> None:
@@ -145,6 +147,7 @@ class ConnectivityService:
                 return
             if entry is None:
                 del self._states[device_id]
+                self._unlink(device_id)
                 self._dirty.discard(device_id)
                 self._touched.discard(device_id)
             elif state.inactivity_timeout_s != entry.profile.inactivity_timeout_s:
@@ -201,7 +204,7 @@ class ConnectivityService:
         """Drop a deleted device's state (its events stay as history)."""
         with self._lock:
             self._states.pop(device_id, None)
-            self._via.pop(device_id, None)
+            self._unlink(device_id)
             self._dirty.discard(device_id)
             self._touched.discard(device_id)
 
@@ -226,8 +229,7 @@ class ConnectivityService:
             return None if state is None else state.last_activity_ms
 
     def get(self, principal: Principal, device_id: str) -> dict[str, Any]:
-        """A device's connectivity; a gateway's child is connected while the gateway says so and its own
-        session is open."""
+        """A device's connectivity; a gateway's child has a `connected` of its own (its gateway's word)."""
         require_reader(principal)
         with self._uow() as uow:
             device = uow.devices.get(scope_of(principal), device_id)
@@ -347,6 +349,22 @@ class ConnectivityService:
             self._pending.append(
                 ConnectivityEvent(new_id(), state.tenant_id, state.device_id, t.ts_ms, t.kind, t.reason)
             )
+
+    def _link(self, child_id: str, gateway_id: str) -> None:
+        # under self._lock
+        self._unlink(child_id)
+        self._via[child_id] = gateway_id
+        self._children[gateway_id].add(child_id)
+
+    def _unlink(self, child_id: str) -> None:
+        # under self._lock
+        gateway_id = self._via.pop(child_id, None)
+        if gateway_id is not None:
+            siblings = self._children.get(gateway_id)
+            if siblings is not None:
+                siblings.discard(child_id)
+                if not siblings:
+                    del self._children[gateway_id]
 
     @staticmethod
     def _blank(device_id: str, tenant_id: str) -> DeviceConnectivity:
