@@ -63,8 +63,9 @@ class ConnectivityService:
         session still marked open is closed at once, since its device must reconnect anyway."""
         with self._uow() as uow:
             stored = uow.connectivity.load_states()
-            connected = {state.device_id for state in stored if state.connected}
-            # children connected through a gateway fall with its session, even across a restart
+            # children connected through a gateway fall with its session, even across a restart (with
+            # sessions_reset every session is closed below anyway)
+            connected = set() if sessions_reset else {state.device_id for state in stored if state.connected}
             via = {
                 device_id: gateway_id
                 for device_id, _tenant, _asset, gateway_id in (
