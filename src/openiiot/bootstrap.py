@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
 
@@ -25,7 +26,12 @@ from openiiot.connectivity.mqtt.broker_metrics import BrokerStatsCollector
 from openiiot.connectivity.mqtt.consumer import MqttIngestConsumer
 from openiiot.connectivity.mqtt.dynsec import DynsecAccounts, parse_broker_url
 from openiiot.connectivity.mqtt.publisher import MqttPlatformPublisher
-from openiiot.connectivity.mqtt.topics import rpc_request_topic
+from openiiot.connectivity.mqtt.topics import (
+    TopicKind,
+    gateway_rpc_request_topic,
+    gateway_topic,
+    rpc_request_topic,
+)
 from openiiot.connectivity.notify.mqtt import (
     ALARM_TOPIC_PREFIX,
     EMBEDDED_ALARM_TOPIC_PREFIX,
@@ -43,12 +49,14 @@ from openiiot.services.commands import CommandService
 from openiiot.services.condition_jobs import ConditionJob
 from openiiot.services.connectivity import ConnectivityService
 from openiiot.services.device_directory import DeviceDirectory
+from openiiot.services.gateway import GatewayRouter
+from openiiot.services.gateway_payloads import child_request
 from openiiot.services.ingest import IngestPipeline
 from openiiot.services.management import build_services
 from openiiot.services.metrics import IngestMetrics
 from openiiot.services.notifications import NotificationService
 from openiiot.services.ports import Clock, NotificationChannel, TelemetryStore, UnitOfWorkFactory
-from openiiot.services.retention import apply_retention
+from openiiot.services.retention import apply_connectivity_retention, apply_retention
 from openiiot.services.scheduler import LeaderLock, PeriodicJob, SingleProcess
 from openiiot.settings import Settings
 from openiiot.storage.attachments import FileAttachmentStore
@@ -131,6 +139,7 @@ class Platform:
     notifications: NotificationService | None = None
     connectivity: ConnectivityService | None = None
     commands: CommandService | None = None
+    gateways: GatewayRouter | None = None
     leader: LeaderLock = field(default_factory=SingleProcess)  # who runs the fleet-wide jobs
     role: str = "all"
     condition: ConditionJob | None = None
@@ -190,13 +199,7 @@ class Platform:
         )
         self.publisher.start()
         if self.commands is not None and self.connectivity is not None:
-            publisher = self.publisher
-            self.commands.attach_sender(
-                lambda device_id, rpc_id, payload: publisher.publish(
-                    rpc_request_topic(device_id, rpc_id), payload
-                ),
-                self.connectivity.is_connected,
-            )
+            self.commands.attach_sender(self._send_command, self.connectivity.is_connected)
         if role in ("all", "ingest"):
             self._start_consumer(host, port, username, password, tls)
         if self.notifications is not None:
@@ -229,7 +232,7 @@ class Platform:
             tls=tls,
             # Mosquitto publishes its log (client connects and disconnects) with `log_dest topic`
             session_log=self.broker_accounts is not None,
-            submit=self.ingest.submit,
+            submit=self.gateways.submit if self.gateways is not None else self.ingest.submit,
             clock=self.clock,
             on_session=self._session_changed,
             on_rpc_response=self.commands.on_response if self.commands is not None else None,
@@ -256,6 +259,14 @@ class Platform:
                 leader=leader,
             ),
             PeriodicJob(
+                "connectivity-retention",
+                3600,
+                lambda: apply_connectivity_retention(
+                    self.uow, self.clock, self.settings.connectivity_event_retention_days
+                ),
+                leader=leader,
+            ),
+            PeriodicJob(
                 "alarm-shelving", SHELVING_CHECK_S, self.services.alarms.expire_shelving_due, leader=leader
             ),
         ]
@@ -279,23 +290,46 @@ class Platform:
         if connected:
             self.connectivity.session_opened(device_id, ts_ms)
         else:
-            self.connectivity.session_closed(device_id, ts_ms, reason)
+            children = self.connectivity.session_closed(device_id, ts_ms, reason)
+            if children and self.gateways is not None:
+                self.gateways.gateway_closed(children)
         if self.commands is not None:
             if connected:
                 self.commands.on_session_opened(device_id)
             else:
                 self.commands.on_session_closed(device_id)
 
+    def _send_command(self, device_id: str, rpc_id: str, payload: bytes) -> None:
+        """Publish a command request: on the device's own topic, or through its gateway while the gateway
+        has it connected (docs/device-api.md "Gateways")."""
+        if self.publisher is None:
+            raise DeliveryFailed("the platform's MQTT publisher is not running", retryable=True)
+        route = self.gateways.route_of(device_id) if self.gateways is not None else None
+        if route is None:
+            self.publisher.publish(rpc_request_topic(device_id, rpc_id), payload)
+        else:
+            gateway_id, name = route
+            self.publisher.publish(
+                gateway_rpc_request_topic(gateway_id, rpc_id), child_request(name, rpc_id, payload)
+            )
+
     def push_shared_attributes(self, device_id: str) -> None:
-        """Publish the device's complete shared-attribute set, retained (a retained message replaces all)."""
+        """Publish the device's complete shared-attribute set, retained (a retained message replaces all);
+        to a child connected through its gateway, also to the gateway as `{"device": name, "data": set}`."""
         if self.publisher is None:
             return
         with self.uow() as uow:
             shared = uow.attributes.list(device_id, AttributeScope.SHARED)
+        values = {a.key: a.value for a in shared}
         if shared:
-            self.publisher.publish_shared_attributes(device_id, {a.key: a.value for a in shared})
+            self.publisher.publish_shared_attributes(device_id, values)
         else:
             self.publisher.clear_shared_attributes(device_id)
+        route = self.gateways.route_of(device_id) if self.gateways is not None else None
+        if route is not None:
+            gateway_id, name = route
+            topic = gateway_topic(gateway_id, TopicKind.GATEWAY_SHARED_ATTRIBUTES)
+            self.publisher.publish(topic, orjson.dumps({"device": name, "data": values}))
 
     def stop(self) -> None:
         """Stop in reverse order: no new messages, drain and commit, then the broker and stores."""
@@ -363,7 +397,9 @@ def build_platform(settings: Settings) -> Platform:
         max_attempts=settings.notification_max_attempts,
     )
     connectivity = ConnectivityService(uow, directory, clock)
-    commands = CommandService(uow, clock)
+    commands = CommandService(
+        uow, clock, on_answer=lambda device_id, ts_ms: connectivity.activity({device_id: ts_ms})
+    )
     workorders_box: list[Any] = []  # the work-order service exists once the services are built
 
     def on_alarm_events(events: Sequence[AlarmEvent]) -> None:
@@ -397,9 +433,24 @@ def build_platform(settings: Settings) -> Platform:
         activity_listeners=[connectivity.activity],
     )
 
+    gateways = GatewayRouter(
+        uow=uow,
+        directory=directory,
+        clock=clock,
+        submit=ingest.submit,
+        metrics=metrics,
+        connectivity=connectivity,
+        commands=commands,
+        broker=broker_accounts,
+        max_payload_bytes=settings.max_payload_bytes,
+        # a child that the gateway connects gets its shared attributes through the gateway
+        on_child_connected=lambda child_id: platform.push_shared_attributes(child_id),
+    )
+
     def on_device_changed(device_id: str) -> None:
         directory.invalidate(device_id)  # first: connectivity reads the device's new profile through it
         connectivity.device_changed(device_id)
+        gateways.forget(device_id)
 
     def on_shared_attributes(device_id: str, values: dict[str, Any]) -> None:
         platform.push_shared_attributes(device_id)
@@ -439,6 +490,7 @@ def build_platform(settings: Settings) -> Platform:
         notifications=notifications,
         connectivity=connectivity,
         commands=commands,
+        gateways=gateways,
         leader=PostgresLeaderLock(database_url) if is_postgres_url(database_url) else SingleProcess(),
         broker_accounts=broker_accounts,
         # derived cm.* values reach the alarm rules through the same listener as ingested telemetry

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     notification_max_attempts: int = Field(
         5, ge=1, le=50, description="Delivery attempts before a notification becomes a dead letter"
     )
+    connectivity_event_retention_days: int = Field(
+        90, ge=1, le=36500, description="How long connectivity events (connected, inactive, ...) are kept"
+    )
     condition_interval_s: float = Field(
         60.0, ge=0.2, le=3600, description="How often condition monitoring processes new waveform bursts"
     )

@@ -91,3 +91,19 @@ def test_events_are_listed_newest_first_within_the_range(backend: MetadataBacken
     assert everything == list(reversed(events))
     assert window == [events[1]]  # from inclusive, to exclusive
     assert second_page == [events[1]]
+
+
+def test_retention_deletes_only_events_older_than_the_cutoff(backend: MetadataBackend) -> None:
+    events = [
+        ConnectivityEvent(f"e-{n}", "t-a" if n % 2 else "t-b", f"d-{n % 3}", ts, ConnectivityEventKind.ACTIVE)
+        for n, ts in enumerate((1_000, 4_999, 5_000, 9_000))
+    ]
+    with backend.uow() as uow:
+        uow.connectivity.add_events(events)
+        uow.commit()
+    with backend.uow() as uow:
+        deleted = uow.connectivity.delete_events_before(5_000)
+        uow.commit()
+    with backend.uow() as uow:
+        left = sorted(e.id for d in ("d-0", "d-1", "d-2") for e in uow.connectivity.list_events(d))
+    assert (deleted, left) == (2, ["e-2", "e-3"])  # the cutoff itself is kept

@@ -285,6 +285,10 @@ async def test_broker_sync_repairs_drift_made_by_hand(
             ("publishClientSend", f"v1/devices/{a_id}/telemetry"),
             ("publishClientSend", f"v1/devices/{a_id}/attributes"),
             ("publishClientSend", f"v1/devices/{a_id}/rpc/response/+"),
+            *(
+                ("publishClientSend", f"v1/devices/{a_id}/gateway/{leaf}")
+                for leaf in ("connect", "disconnect", "telemetry", "attributes", "rpc/response")
+            ),
             ("subscribePattern", f"v1/devices/{a_id}/#"),
             ("publishClientReceive", f"v1/devices/{a_id}/#"),
         }

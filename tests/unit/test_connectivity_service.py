@@ -146,3 +146,60 @@ def test_a_changed_profile_timeout_applies_at_once(
     harness.clock.now = NOW_MS + 61_000  # past the new 60 s, far before the old 600 s
     service.check()
     assert service.get(viewer, device)["status"] == "disconnected"
+
+
+def test_children_follow_their_own_connect_and_fall_with_the_gateway_session(
+    world: tuple[Harness, TenantWorld, ConnectivityService],
+) -> None:
+    harness, tenant, service = world
+    admin = principal(Role.TENANT_ADMIN, tenant.tenant_id)
+    gateway = tenant.device_id
+    children = [
+        harness.services.devices.create(
+            admin, {"name": name, "profile_id": tenant.profile_id, "gateway_id": gateway}
+        ).device.id
+        for name in ("child-a", "child-b")
+    ]
+    service.session_opened(gateway, NOW_MS)
+    service.child_session(gateway, children[0], True, NOW_MS + 1_000, "connected via the gateway")
+    service.activity({children[0]: NOW_MS + 2_000})
+
+    assert service.get(admin, children[0])["status"] == "active"
+    assert service.get(admin, children[0])["via_gateway"] == gateway
+    # the gateway's own session says nothing about a child it has not connected
+    assert service.get(admin, children[1])["status"] == "never-seen"
+    assert service.is_connected(children[0]) and not service.is_connected(children[1])
+
+    assert service.session_closed(gateway, NOW_MS + 3_000, "session closed") == [children[0]]
+    after = service.get(admin, children[0])
+    assert (after["connected"], after["last_disconnected_ms"]) == (False, NOW_MS + 3_000)
+    history = [(e.kind.value, e.reason) for e in reversed(service.events(admin, children[0]))]
+    assert history == [
+        ("connected", "connected via the gateway"),
+        ("active", ""),
+        ("disconnected", "gateway session closed"),
+    ]
+
+
+def test_a_child_connected_before_a_restart_still_falls_with_its_gateway(
+    world: tuple[Harness, TenantWorld, ConnectivityService],
+) -> None:
+    harness, tenant, service = world
+    admin = principal(Role.TENANT_ADMIN, tenant.tenant_id)
+    gateway = tenant.device_id
+    child = harness.services.devices.create(
+        admin, {"name": "child-a", "profile_id": tenant.profile_id, "gateway_id": gateway}
+    ).device.id
+    service.session_opened(gateway, NOW_MS)
+    service.child_session(gateway, child, True, NOW_MS, "connected via the gateway")
+    service.check()
+    service.flush()
+
+    # an external broker keeps sessions across a platform restart: nothing is reset at load
+    restarted = ConnectivityService(harness.uow, DeviceDirectory(harness.uow), harness.clock)
+    restarted.load(sessions_reset=False)
+    assert restarted.is_connected(child)
+    assert restarted.gateway_of(child) == gateway  # its commands still go through the gateway
+    assert restarted.session_closed(gateway, NOW_MS + 5_000) == [child]
+    assert not restarted.is_connected(child)
+    assert restarted.gateway_of(child) is None

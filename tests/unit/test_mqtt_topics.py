@@ -12,6 +12,8 @@ from openiiot.connectivity.mqtt.topics import (
     attributes_topic,
     device_may_publish,
     device_may_subscribe,
+    gateway_rpc_request_topic,
+    gateway_topic,
     parse_topic,
     rpc_request_topic,
     rpc_response_topic,
@@ -20,6 +22,13 @@ from openiiot.connectivity.mqtt.topics import (
     wildcard_filter,
 )
 
+GATEWAY_UPLINK = (
+    TopicKind.GATEWAY_CONNECT,
+    TopicKind.GATEWAY_DISCONNECT,
+    TopicKind.GATEWAY_TELEMETRY,
+    TopicKind.GATEWAY_ATTRIBUTES,
+    TopicKind.GATEWAY_RPC_RESPONSE,
+)
 ids = st.text(
     alphabet=st.characters(blacklist_characters="/+#\0", blacklist_categories=("Cs",)),
     min_size=1,
@@ -40,6 +49,11 @@ def test_every_built_topic_parses_back_to_its_parts(device_id: str, rpc_id: str)
     assert parse_topic(rpc_response_topic(device_id, rpc_id)) == ParsedTopic(
         device_id, TopicKind.RPC_RESPONSE, rpc_id
     )
+    assert parse_topic(gateway_rpc_request_topic(device_id, rpc_id)) == ParsedTopic(
+        device_id, TopicKind.GATEWAY_RPC_REQUEST, rpc_id
+    )
+    for kind in GATEWAY_UPLINK:
+        assert parse_topic(gateway_topic(device_id, kind)) == ParsedTopic(device_id, kind)
 
 
 @given(st.text(max_size=80))
@@ -53,6 +67,9 @@ def test_arbitrary_text_never_raises_and_parses_only_to_a_buildable_topic(topic:
         TopicKind.SHARED_ATTRIBUTES: lambda p: shared_attributes_topic(p.device_id),
         TopicKind.RPC_REQUEST: lambda p: rpc_request_topic(p.device_id, p.rpc_id),
         TopicKind.RPC_RESPONSE: lambda p: rpc_response_topic(p.device_id, p.rpc_id),
+        TopicKind.GATEWAY_RPC_REQUEST: lambda p: gateway_rpc_request_topic(p.device_id, p.rpc_id),
+        **{kind: (lambda p: gateway_topic(p.device_id, p.kind)) for kind in GATEWAY_UPLINK},
+        TopicKind.GATEWAY_SHARED_ATTRIBUTES: lambda p: gateway_topic(p.device_id, p.kind),
     }[parsed.kind](parsed)
     assert rebuilt == topic
 
@@ -67,6 +84,11 @@ def test_arbitrary_text_never_raises_and_parses_only_to_a_buildable_topic(topic:
         "v1/devices/d1/rpc/request",
         "v1/devices/d1/rpc/request/",
         "v1/devices/d1/rpc/other/7",
+        "v1/devices/d1/gateway",
+        "v1/devices/d1/gateway/rpc",
+        "v1/devices/d1/gateway/rpc/request",
+        "v1/devices/d1/gateway/telemetry/7",
+        "v1/devices/d1/gateway/rpc/response/7",
         "v2/devices/d1/telemetry",
         "$share/openiiot/v1/devices/d1/telemetry",
         "",
@@ -92,6 +114,16 @@ def test_a_device_may_publish_only_its_own_uplink_topics() -> None:
     assert not device_may_publish("d1", "$platform/broker/stats")
 
 
+def test_a_gateway_publishes_for_its_children_only_under_its_own_id() -> None:
+    for kind in GATEWAY_UPLINK:
+        assert device_may_publish("gw", gateway_topic("gw", kind))
+        assert not device_may_publish("gw", gateway_topic("other", kind))
+    assert not device_may_publish("gw", gateway_rpc_request_topic("gw", "42"))  # platform → gateway only
+    assert not device_may_publish("gw", gateway_topic("gw", TopicKind.GATEWAY_SHARED_ATTRIBUTES))
+    with pytest.raises(ValueError, match="not a gateway topic"):
+        gateway_topic("gw", TopicKind.TELEMETRY)
+
+
 def test_a_device_may_subscribe_only_under_its_own_id() -> None:
     assert device_may_subscribe("d1", "v1/devices/d1/#")
     assert device_may_subscribe("d1", "v1/devices/d1/rpc/request/+")
@@ -107,3 +139,5 @@ def test_a_device_may_subscribe_only_under_its_own_id() -> None:
 def test_wildcard_filters() -> None:
     assert wildcard_filter(TopicKind.TELEMETRY) == "v1/devices/+/telemetry"
     assert wildcard_filter(TopicKind.RPC_RESPONSE) == "v1/devices/+/rpc/response/+"
+    assert wildcard_filter(TopicKind.GATEWAY_TELEMETRY) == "v1/devices/+/gateway/telemetry"
+    assert wildcard_filter(TopicKind.GATEWAY_RPC_RESPONSE) == "v1/devices/+/gateway/rpc/response"

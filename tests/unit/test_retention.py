@@ -1,11 +1,13 @@
-"""Retention deletes raw telemetry past each tenant's own retention period, and nothing else."""
+"""Retention deletes raw telemetry past each tenant's own retention period, and connectivity events past
+the platform's connectivity retention, and nothing else."""
 
 from __future__ import annotations
 
 from tests.unit.management_fixtures import PLATFORM_ADMIN, build_harness, populate_tenant
 
+from openiiot.domain.connectivity import ConnectivityEvent, ConnectivityEventKind
 from openiiot.domain.telemetry import TelemetryBatch
-from openiiot.services.retention import DAY_MS, apply_retention
+from openiiot.services.retention import DAY_MS, apply_connectivity_retention, apply_retention
 
 
 def test_each_tenant_keeps_exactly_its_retention_period() -> None:
@@ -30,3 +32,29 @@ def test_each_tenant_keeps_exactly_its_retention_period() -> None:
     assert deleted == 3  # 10- and 40-day points of the 7-day tenant, the 40-day point of the 30-day one
     assert ages(short.device_id) == [1]
     assert ages(long.device_id) == [1, 10]
+
+
+def test_connectivity_events_older_than_the_retention_days_are_deleted() -> None:
+    h = build_harness()
+    tenant = populate_tenant(h.services, "acme")
+    now = h.clock.now
+    ages = (1, 89, 91, 400)
+    with h.uow() as uow:
+        uow.connectivity.add_events(
+            [
+                ConnectivityEvent(
+                    f"e-{age}",
+                    tenant.tenant_id,
+                    tenant.device_id,
+                    now - age * DAY_MS,
+                    ConnectivityEventKind.ACTIVE,
+                )
+                for age in ages
+            ]
+        )
+        uow.commit()
+
+    assert apply_connectivity_retention(h.uow, h.clock, 90) == 2
+    with h.uow() as uow:
+        kept = [e.id for e in uow.connectivity.list_events(tenant.device_id)]
+    assert kept == ["e-1", "e-89"]

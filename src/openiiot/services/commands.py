@@ -47,8 +47,10 @@ class CommandService:
         *,
         is_connected: Callable[[str], bool] = lambda _device_id: False,
         sender: Sender | None = None,
+        on_answer: Callable[[str, int], None] | None = None,
     ) -> None:
         self._uow = uow
+        self._on_answer = on_answer  # (device id, receive time ms): an answer is activity of the device
         self._clock = clock
         self._is_connected = is_connected
         self._sender = sender
@@ -257,6 +259,11 @@ class CommandService:
         """The device answered: `{"result": ...}`, `{"error": "..."}` or any JSON value (the result).
 
         False when the device has no such command (an unknown id, or another device's)."""
+        if self._on_answer is not None:
+            try:
+                self._on_answer(device_id, self._clock.now_ms())
+            except Exception:
+                log.exception("recording a command answer as activity failed", extra={"device_id": device_id})
         try:
             body = orjson.loads(payload) if payload else None
         except orjson.JSONDecodeError:
@@ -381,8 +388,15 @@ class CommandService:
                 command = uow.commands.get(None, command_id)
             except NotFound:
                 return None
-        # a device can only touch its own commands (the broker's ACL already keeps it to its own topics)
-        return command if command.device_id == device_id else None
+            # a device can only touch its own commands (the broker's ACL already keeps it to its own topics),
+            # and a gateway those of its children (it acknowledges their requests on its own topic)
+            if command.device_id == device_id:
+                return command
+            try:
+                child = uow.devices.get(None, command.device_id)
+            except NotFound:
+                return None
+        return command if child.gateway_id == device_id else None
 
     def _save(self, command: Command) -> None:
         with self._uow() as uow:

@@ -52,6 +52,8 @@ class ConnectivityService:
         self._pending: list[ConnectivityEvent] = []
         self._dirty: set[str] = set()  # devices whose whole state changed since the last flush
         self._touched: set[str] = set()  # devices whose last activity alone moved (cheaper to write)
+        self._via: dict[str, str] = {}  # child id -> the gateway it is (or was last) connected through
+        self._children: dict[str, set[str]] = defaultdict(set)  # gateway id -> its children in `_via`
         self.events_written = 0
 
     # --- inputs ---------------------------------------------------------------------------------------
@@ -61,8 +63,20 @@ class ConnectivityService:
         session still marked open is closed at once, since its device must reconnect anyway."""
         with self._uow() as uow:
             stored = uow.connectivity.load_states()
+            # children connected through a gateway fall with its session, even across a restart (with
+            # sessions_reset every session is closed below anyway)
+            connected = set() if sessions_reset else {state.device_id for state in stored if state.connected}
+            via = {
+                device_id: gateway_id
+                for device_id, _tenant, _asset, gateway_id in (
+                    uow.devices.placements(None) if connected else ()
+                )
+                if gateway_id is not None and device_id in connected
+            }
         now_ms = self._clock.now_ms()
         with self._lock:
+            for child, gateway in via.items():
+                self._link(child, gateway)
             for state in stored:
                 self._states[state.device_id] = state
                 if sessions_reset and state.connected:
@@ -71,11 +85,32 @@ class ConnectivityService:
 
     def session_opened(self, device_id: str, ts_ms: int) -> None:
         """The broker accepted an MQTT session of the device."""
+        with self._lock:
+            self._unlink(device_id)  # its own session: no longer reached through a gateway
         self._session(device_id, True, ts_ms, "")
 
-    def session_closed(self, device_id: str, ts_ms: int, reason: str = "") -> None:
-        """The device's last MQTT session closed (disconnect, keep-alive expiry, network loss)."""
+    def session_closed(self, device_id: str, ts_ms: int, reason: str = "") -> list[str]:
+        """The device's last MQTT session closed (disconnect, keep-alive expiry, network loss); the children
+        it had connected as a gateway are disconnected with it. Returns those children's ids."""
         self._session(device_id, False, ts_ms, reason)
+        with self._lock:
+            children = [
+                child
+                for child in self._children.get(device_id, ())
+                if (state := self._states.get(child)) is not None and state.connected
+            ]
+            for child in children:
+                self._queue(
+                    self._states[child],
+                    session_changed(self._states[child], False, ts_ms, "gateway session closed"),
+                )
+        return children
+
+    def child_session(self, gateway_id: str, child_id: str, connected: bool, ts_ms: int, reason: str) -> None:
+        """A gateway reported its child connected or disconnected (docs/device-api.md "Gateways")."""
+        with self._lock:
+            self._link(child_id, gateway_id)
+        self._session(child_id, connected, ts_ms, reason)
 
     def activity(self, received: Mapping[str, int]) -> None:
         """Ingest listener: these devices sent something, received at these platform times (ms)."""
@@ -113,6 +148,7 @@ class ConnectivityService:
                 return
             if entry is None:
                 del self._states[device_id]
+                self._unlink(device_id)
                 self._dirty.discard(device_id)
                 self._touched.discard(device_id)
             elif state.inactivity_timeout_s != entry.profile.inactivity_timeout_s:
@@ -169,16 +205,23 @@ class ConnectivityService:
         """Drop a deleted device's state (its events stay as history)."""
         with self._lock:
             self._states.pop(device_id, None)
+            self._unlink(device_id)
             self._dirty.discard(device_id)
             self._touched.discard(device_id)
 
     # --- reads ----------------------------------------------------------------------------------------
 
     def is_connected(self, device_id: str) -> bool:
-        """Whether the device has an MQTT session now (a gateway's children: the gateway's)."""
+        """Whether the device has an MQTT session now (a gateway's child: connected through the gateway)."""
         with self._lock:
             state = self._states.get(device_id)
             return bool(state is not None and state.connected)
+
+    def gateway_of(self, device_id: str) -> str | None:
+        """The gateway through which a child is connected now (None: not connected through a gateway)."""
+        with self._lock:
+            state = self._states.get(device_id)
+            return self._via.get(device_id) if state is not None and state.connected else None
 
     def last_activity_ms(self, device_id: str) -> int | None:
         """When the device last sent anything (platform time), for the alarm engine's `inactive` rules."""
@@ -187,20 +230,16 @@ class ConnectivityService:
             return None if state is None else state.last_activity_ms
 
     def get(self, principal: Principal, device_id: str) -> dict[str, Any]:
-        """A device's connectivity; a device behind a gateway shows the gateway's session."""
+        """A device's connectivity; a gateway's child has a `connected` of its own (its gateway's word)."""
         require_reader(principal)
         with self._uow() as uow:
             device = uow.devices.get(scope_of(principal), device_id)
         with self._lock:
             state = self._copy(self._states.get(device_id) or self._blank(device.id, device.tenant_id))
-            gateway = self._states.get(device.gateway_id) if device.gateway_id else None
-            connected = state.connected
-            if device.gateway_id is not None:
-                connected = gateway.connected if gateway is not None else None
         return {
             "device_id": device.id,
-            "status": _status(state, connected).value,
-            "connected": connected,
+            "status": state.status.value,
+            "connected": state.connected,
             "active": state.active,
             "via_gateway": device.gateway_id,
             "last_activity_ms": state.last_activity_ms,
@@ -275,17 +314,10 @@ class ConnectivityService:
             site_of_asset = {asset.id: asset.site_id for asset in assets}
             devices = uow.devices.placements(scope)
         with self._lock:
-            for device_id, tenant_id, asset_id, gateway_id in devices:
+            for device_id, tenant_id, asset_id, _gateway_id in devices:
                 state = self._states.get(device_id)
-                connected = state.connected if state is not None else None
-                if gateway_id is not None:
-                    gateway = self._states.get(gateway_id)
-                    connected = gateway.connected if gateway is not None else None
                 site = site_of_asset.get(asset_id) if asset_id else None
-                yield (
-                    (device_id, tenant_id, site),
-                    _status(state or self._blank(device_id, tenant_id), connected),
-                )
+                yield (device_id, tenant_id, site), (state.status if state is not None else Status.NEVER_SEEN)
 
     def _session(self, device_id: str, connected: bool, ts_ms: int, reason: str) -> None:
         state = self._state_of(device_id)
@@ -319,6 +351,22 @@ class ConnectivityService:
                 ConnectivityEvent(new_id(), state.tenant_id, state.device_id, t.ts_ms, t.kind, t.reason)
             )
 
+    def _link(self, child_id: str, gateway_id: str) -> None:
+        # under self._lock
+        self._unlink(child_id)
+        self._via[child_id] = gateway_id
+        self._children[gateway_id].add(child_id)
+
+    def _unlink(self, child_id: str) -> None:
+        # under self._lock
+        gateway_id = self._via.pop(child_id, None)
+        if gateway_id is not None:
+            siblings = self._children.get(gateway_id)
+            if siblings is not None:
+                siblings.discard(child_id)
+                if not siblings:
+                    del self._children[gateway_id]
+
     @staticmethod
     def _blank(device_id: str, tenant_id: str) -> DeviceConnectivity:
         return DeviceConnectivity(device_id, tenant_id, inactivity_timeout_s=600)
@@ -335,16 +383,6 @@ class ConnectivityService:
             state.last_connected_ms,
             state.last_disconnected_ms,
         )
-
-
-def _status(state: DeviceConnectivity, connected: bool | None) -> Status:
-    if state.active:
-        return Status.ACTIVE
-    if connected:
-        return Status.CONNECTED_INACTIVE
-    if connected is None and state.last_activity_ms is None:
-        return Status.NEVER_SEEN
-    return Status.DISCONNECTED
 
 
 def _complete(counts: Counter[str]) -> dict[str, int]:

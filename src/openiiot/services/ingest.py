@@ -40,6 +40,13 @@ class Channel(StrEnum):
 
     TELEMETRY = "telemetry"
     ATTRIBUTES = "attributes"
+    # a gateway speaking for its children: the gateway router (services/gateway.py) splits these into
+    # the children's own telemetry and attributes messages before they reach the pipeline
+    GATEWAY_CONNECT = "gateway/connect"
+    GATEWAY_DISCONNECT = "gateway/disconnect"
+    GATEWAY_TELEMETRY = "gateway/telemetry"
+    GATEWAY_ATTRIBUTES = "gateway/attributes"
+    GATEWAY_RPC_RESPONSE = "gateway/rpc/response"
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +262,8 @@ class IngestPipeline:
             return DecodeResult().refuse(RejectReason.UNKNOWN_DEVICE)
         if entry.disabled:
             return DecodeResult().refuse(RejectReason.DEVICE_DISABLED)
+        if message.channel not in (Channel.TELEMETRY, Channel.ATTRIBUTES):
+            return DecodeResult().refuse(RejectReason.WRONG_SHAPE)  # a gateway message must be split first
         size = len(work.batch)
         try:
             if message.channel is Channel.TELEMETRY:

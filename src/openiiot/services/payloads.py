@@ -39,6 +39,8 @@ class RejectReason(StrEnum):
     TOPIC_MISMATCH = "topic_mismatch"
     UNAUTHORIZED = "unauthorized"
     INTERNAL_ERROR = "internal_error"
+    BAD_DEVICE_NAME = "bad_device_name"  # a gateway named a child with an unusable name
+    NOT_A_CHILD = "not_a_child"  # a gateway named a device that is not its child (decision 0013)
 
 
 MAX_EXAMPLES: Final = 10  # rejected (field, reason) pairs kept per message to explain a 400 answer

@@ -379,6 +379,10 @@ class ConnectivityRepository(Protocol):
         """The device's transitions in [from_ms, to_ms), newest first."""
         ...
 
+    def delete_events_before(self, cutoff_ms: int) -> int:
+        """Retention: delete every device's transitions older than `cutoff_ms`; return how many."""
+        ...
+
 
 class CommandRepository(Protocol):
     """Commands (RPC) to devices."""

@@ -1,4 +1,5 @@
-"""Retention: raw telemetry older than each tenant's retention period is deleted (rollups stay)."""
+"""Retention: raw telemetry older than each tenant's retention period is deleted (rollups stay), and
+connectivity events older than the platform's connectivity retention."""
 
 from __future__ import annotations
 
@@ -29,3 +30,13 @@ def apply_retention(uow: UnitOfWorkFactory, store: TelemetryStore, clock: Clock)
         if len(tenants) < 100:
             return deleted
         offset += 100
+
+
+def apply_connectivity_retention(uow: UnitOfWorkFactory, clock: Clock, days: int) -> int:
+    """Delete connectivity events older than `days`; return how many were deleted."""
+    with uow() as tx:
+        deleted = tx.connectivity.delete_events_before(clock.now_ms() - days * DAY_MS)
+        tx.commit()
+    if deleted:
+        log.info("connectivity retention applied", extra={"events": deleted, "days": days})
+    return deleted

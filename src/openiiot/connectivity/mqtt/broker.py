@@ -64,9 +64,10 @@ class _RequeueingHandler(BrokerProtocolHandler):  # type: ignore[misc]
     """
 
     async def _report_delivery(self, topic: str) -> None:
-        # the device acknowledged (PUBACK) a command: tell the platform, which marks it DELIVERED
+        # the device (or the gateway of a child) acknowledged (PUBACK) a command: tell the platform, which
+        # marks it DELIVERED
         parsed = parse_topic(topic)
-        if parsed is None or parsed.kind is not TopicKind.RPC_REQUEST:
+        if parsed is None or parsed.kind not in (TopicKind.RPC_REQUEST, TopicKind.GATEWAY_RPC_REQUEST):
             return
         body = orjson.dumps(
             {"device_id": parsed.device_id, "rpc_id": parsed.rpc_id, "ts_ms": int(time.time() * 1000)}

@@ -37,6 +37,15 @@ from openiiot.services.ports import Clock
 log = logging.getLogger(__name__)
 
 _CHANNELS = {TopicKind.TELEMETRY: Channel.TELEMETRY, TopicKind.ATTRIBUTES: Channel.ATTRIBUTES}
+# a gateway's messages for its children, split by the gateway router (services/gateway.py) before ingest
+_GATEWAY_CHANNELS = {
+    TopicKind.GATEWAY_CONNECT: Channel.GATEWAY_CONNECT,
+    TopicKind.GATEWAY_DISCONNECT: Channel.GATEWAY_DISCONNECT,
+    TopicKind.GATEWAY_TELEMETRY: Channel.GATEWAY_TELEMETRY,
+    TopicKind.GATEWAY_ATTRIBUTES: Channel.GATEWAY_ATTRIBUTES,
+    TopicKind.GATEWAY_RPC_RESPONSE: Channel.GATEWAY_RPC_RESPONSE,
+}
+_CHANNELS.update(_GATEWAY_CHANNELS)
 
 
 def default_client_id(password: str, role: str = "ingest") -> str:
@@ -164,6 +173,7 @@ class MqttIngestConsumer:
             (CONNECTIVITY_TOPIC, 1),
             (self._prefix + wildcard_filter(TopicKind.RPC_RESPONSE), 1),
             (RPC_DELIVERED_TOPIC, 1),
+            *((self._prefix + wildcard_filter(kind), 1) for kind in _GATEWAY_CHANNELS),
         ] + ([(SESSION_LOG_TOPIC, 0)] if self._session_log is not None else [])
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:

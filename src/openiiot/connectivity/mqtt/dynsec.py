@@ -103,6 +103,11 @@ def device_acls(device_id: str) -> list[dict[str, Any]]:
         {"acltype": "publishClientSend", "topic": f"{base}/telemetry", "allow": True},
         {"acltype": "publishClientSend", "topic": f"{base}/attributes", "allow": True},
         {"acltype": "publishClientSend", "topic": f"{base}/rpc/response/+", "allow": True},
+        # as a gateway, for its own child devices (the platform refuses names that are not its children)
+        *(
+            {"acltype": "publishClientSend", "topic": f"{base}/gateway/{leaf}", "allow": True}
+            for leaf in ("connect", "disconnect", "telemetry", "attributes", "rpc/response")
+        ),
         {"acltype": "subscribePattern", "topic": f"{base}/#", "allow": True},
         {"acltype": "publishClientReceive", "topic": f"{base}/#", "allow": True},
     ]

@@ -24,11 +24,39 @@ class TopicKind(StrEnum):
     SHARED_ATTRIBUTES = "attributes/shared"
     RPC_REQUEST = "rpc/request"
     RPC_RESPONSE = "rpc/response"
+    # a gateway speaking for its child devices (docs/device-api.md, decision 0013)
+    GATEWAY_CONNECT = "gateway/connect"
+    GATEWAY_DISCONNECT = "gateway/disconnect"
+    GATEWAY_TELEMETRY = "gateway/telemetry"
+    GATEWAY_ATTRIBUTES = "gateway/attributes"
+    GATEWAY_RPC_REQUEST = "gateway/rpc/request"  # platform -> gateway, a child's command
+    GATEWAY_RPC_RESPONSE = "gateway/rpc/response"  # gateway -> platform, a child's answer
+    GATEWAY_SHARED_ATTRIBUTES = "gateway/attributes/shared"  # platform -> gateway, a child's shared set
+
+
+#: what a device may publish: its own data, its answers, and (as a gateway) its children's
+DEVICE_PUBLISHES = frozenset(
+    {
+        TopicKind.TELEMETRY,
+        TopicKind.ATTRIBUTES,
+        TopicKind.RPC_RESPONSE,
+        TopicKind.GATEWAY_CONNECT,
+        TopicKind.GATEWAY_DISCONNECT,
+        TopicKind.GATEWAY_TELEMETRY,
+        TopicKind.GATEWAY_ATTRIBUTES,
+        TopicKind.GATEWAY_RPC_RESPONSE,
+    }
+)
+#: the topic kinds that carry an id (command id) as their last level
+_WITH_ID = (TopicKind.RPC_REQUEST, TopicKind.RPC_RESPONSE, TopicKind.GATEWAY_RPC_REQUEST)
+#: the fixed-suffix kinds, by their levels after the device id
+_BY_REST = {tuple(kind.value.split("/")): kind for kind in TopicKind if kind not in _WITH_ID}
+_BY_ID = {tuple(kind.value.split("/")): kind for kind in _WITH_ID}
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedTopic:
-    """A device-API topic taken apart; `rpc_id` is set only for the two RPC kinds."""
+    """A device-API topic taken apart; `rpc_id` is set only for the kinds that end in a command id."""
 
     device_id: str
     kind: TopicKind
@@ -77,6 +105,21 @@ def rpc_response_topic(device_id: str, rpc_id: str) -> str:
     return f"{PREFIX}/{device_id}/rpc/response/{rpc_id}"
 
 
+def gateway_rpc_request_topic(gateway_id: str, rpc_id: str) -> str:
+    """`v1/devices/{gateway id}/gateway/rpc/request/{rpc_id}` (platform -> gateway, a child's command)."""
+    _check("device id", gateway_id)
+    _check("rpc id", rpc_id)
+    return f"{PREFIX}/{gateway_id}/gateway/rpc/request/{rpc_id}"
+
+
+def gateway_topic(gateway_id: str, kind: TopicKind) -> str:
+    """A gateway topic without an id level, e.g. `v1/devices/{gateway id}/gateway/telemetry`."""
+    _check("device id", gateway_id)
+    if kind in _WITH_ID or not kind.value.startswith("gateway/"):
+        raise ValueError(f"{kind.value} is not a gateway topic without an id")
+    return f"{PREFIX}/{gateway_id}/{kind.value}"
+
+
 def device_filter(device_id: str) -> str:
     """The filter `v1/devices/{id}/#` covering every topic of one device."""
     _check("device id", device_id)
@@ -85,39 +128,32 @@ def device_filter(device_id: str) -> str:
 
 def wildcard_filter(kind: TopicKind) -> str:
     """A filter matching `kind` for every device, e.g. `v1/devices/+/telemetry`."""
-    if kind in (TopicKind.RPC_REQUEST, TopicKind.RPC_RESPONSE):
+    if kind in _WITH_ID:
         return f"{PREFIX}/+/{kind.value}/+"
     return f"{PREFIX}/+/{kind.value}"
 
 
 def parse_topic(topic: str) -> ParsedTopic | None:
-    """Take a device-API topic apart; None for anything that is not exactly one of the five forms."""
+    """Take a device-API topic apart; None for anything that is not exactly one of the known forms."""
     levels = topic.split("/")
     if len(levels) < 4 or levels[0] != "v1" or levels[1] != "devices" or not _valid_level(levels[2]):
         return None
-    device_id, rest = levels[2], levels[3:]
-    if rest == ["telemetry"]:
-        return ParsedTopic(device_id, TopicKind.TELEMETRY)
-    if rest == ["attributes"]:
-        return ParsedTopic(device_id, TopicKind.ATTRIBUTES)
-    if rest == ["attributes", "shared"]:
-        return ParsedTopic(device_id, TopicKind.SHARED_ATTRIBUTES)
-    if len(rest) == 3 and rest[0] == "rpc" and _valid_level(rest[2]):
-        if rest[1] == "request":
-            return ParsedTopic(device_id, TopicKind.RPC_REQUEST, rest[2])
-        if rest[1] == "response":
-            return ParsedTopic(device_id, TopicKind.RPC_RESPONSE, rest[2])
+    device_id, rest = levels[2], tuple(levels[3:])
+    kind = _BY_REST.get(rest)
+    if kind is not None:
+        return ParsedTopic(device_id, kind)
+    if len(rest) >= 3 and _valid_level(rest[-1]):
+        with_id = _BY_ID.get(rest[:-1])
+        if with_id is not None:
+            return ParsedTopic(device_id, with_id, rest[-1])
     return None
 
 
 def device_may_publish(device_id: str, topic: str) -> bool:
-    """Whether a device may publish to `topic`: its own telemetry, attributes and RPC responses only."""
+    """Whether a device may publish to `topic`: its own telemetry, attributes and RPC responses, and the
+    gateway topics under its own id (which the platform accepts only for the device's own children)."""
     parsed = parse_topic(topic)
-    return (
-        parsed is not None
-        and parsed.device_id == device_id
-        and parsed.kind in (TopicKind.TELEMETRY, TopicKind.ATTRIBUTES, TopicKind.RPC_RESPONSE)
-    )
+    return parsed is not None and parsed.device_id == device_id and parsed.kind in DEVICE_PUBLISHES
 
 
 def device_may_subscribe(device_id: str, topic_filter: str) -> bool:

@@ -54,3 +54,10 @@ class MemoryConnectivityRepository:
             and (to_ms is None or e.ts_ms < to_ms)
         )
         return page(found, lambda e: (-e.ts_ms, tuple(-ord(c) for c in e.id)), offset, limit)
+
+    def delete_events_before(self, cutoff_ms: int) -> int:
+        """Retention: drop transitions older than `cutoff_ms`; return how many."""
+        old = [key for key, e in self._t.connectivity_events.items() if e.ts_ms < cutoff_ms]
+        for key in old:
+            del self._t.connectivity_events[key]
+        return len(old)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from openiiot.domain.connectivity import ConnectivityEvent, ConnectivityEventKind, DeviceConnectivity
 from openiiot.storage.sql.repository_base import SqlRepository
@@ -111,3 +111,11 @@ class SqlConnectivityRepository(SqlRepository):
             )
             for r in self._page(stmt, offset, limit)
         ]
+
+    def delete_events_before(self, cutoff_ms: int) -> int:
+        """Retention: delete transitions older than `cutoff_ms` (index on ts_ms); return how many."""
+        result = self._session.execute(
+            delete(ConnectivityEventRow).where(ConnectivityEventRow.ts_ms < cutoff_ms)
+        )
+        self._flush()
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -312,7 +312,10 @@ class ConnectivityEventRow(Base):
     """One connectivity transition; rows are only ever inserted."""
 
     __tablename__ = "connectivity_events"
-    __table_args__ = (Index("ix_connectivity_events_device_id_ts_ms", "device_id", "ts_ms"),)
+    __table_args__ = (
+        Index("ix_connectivity_events_device_id_ts_ms", "device_id", "ts_ms"),
+        Index("ix_connectivity_events_ts_ms", "ts_ms"),  # retention deletes by age across devices
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ID)
