@@ -287,6 +287,18 @@ def test_device_search_matches_name_or_label_ignoring_case(backend: MetadataBack
         assert uow.devices.list(None, search="pump", profile_id="p-b") == []
 
 
+def test_devices_narrowed_to_a_set_of_ids_stay_in_the_scope(backend: MetadataBackend, world: World) -> None:
+    with backend.uow() as uow:
+        uow.devices.add(Device(id="d-a2", tenant_id="t-a", name="A-200", profile_id="p-a"))
+        uow.commit()
+    with backend.uow() as uow:
+        assert [d.id for d in uow.devices.list("t-a", ids=["d-a2", "d-a", "d-b", "nope"])] == ["d-a2", "d-a"]
+        assert uow.devices.count("t-a", ids=["d-a2", "d-b"]) == 1
+        assert [d.id for d in uow.devices.list(None, ids=["d-b"])] == ["d-b"]
+        assert uow.devices.list("t-a", ids=[]) == []
+        assert uow.devices.count(None, ids=["d-a", "d-b", "d-a2"], search="c-101") == 2
+
+
 def test_paging_walks_every_item_once_in_name_order(backend: MetadataBackend, world: World) -> None:
     names = [f"dev-{i:02d}" for i in range(23)]
     with backend.uow() as uow:

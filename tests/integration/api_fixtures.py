@@ -1,25 +1,27 @@
-"""The management API over a real SQLite metadata database and an in-memory telemetry store."""
+"""The management API over a real metadata database and telemetry store of the stack under test.
+
+Embedded: a SQLite file and an in-memory store; production: PostgreSQL for both (stack_fixtures.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry, Counter
+from tests.integration.stack_fixtures import Stack
 from tests.unit.management_fixtures import JWT_SECRET, FakeClock, cheap_passwords
 
 from openiiot.api.app import create_app
 from openiiot.domain.model import Role
 from openiiot.services.management import Services, build_services
-from openiiot.services.ports import UnitOfWorkFactory
+from openiiot.services.ports import TelemetryStore, UnitOfWorkFactory
 from openiiot.storage.attachments import MemoryAttachmentStore
-from openiiot.storage.memory.telemetry import MemoryTelemetryStore
-from openiiot.storage.sql.engine import create_metadata_engine, sqlite_url
+from openiiot.storage.sql.engine import create_metadata_engine
 from openiiot.storage.sql.migrate import upgrade_to_head
 from openiiot.storage.sql.uow import SqlUnitOfWorkFactory
 
@@ -44,7 +46,7 @@ class Api:
     app: FastAPI
     services: Services
     uow: UnitOfWorkFactory
-    telemetry: MemoryTelemetryStore
+    telemetry: TelemetryStore
     clock: FakeClock
     shared_pushes: list[tuple[str, dict[str, Any]]]
     admin_headers: dict[str, str]
@@ -71,12 +73,13 @@ class Api:
         return result
 
 
-async def open_api(db_path: Path) -> AsyncIterator[Api]:
-    """Migrate a SQLite file, wire the services, create the first admin and yield a client of the app."""
-    engine = create_metadata_engine(sqlite_url(db_path))
+async def open_api(stack: Stack) -> AsyncIterator[Api]:
+    """Migrate the stack's metadata database, wire the services, create the first admin and yield a client
+    of the app."""
+    engine = create_metadata_engine(stack.metadata_url())
     upgrade_to_head(engine)
     uow = SqlUnitOfWorkFactory(engine)
-    telemetry = MemoryTelemetryStore()
+    telemetry = stack.telemetry_store()
     clock = FakeClock()
     pushes: list[tuple[str, dict[str, Any]]] = []
     services = build_services(
@@ -108,9 +111,9 @@ async def open_api(db_path: Path) -> AsyncIterator[Api]:
 
 
 @pytest.fixture(name="api")
-async def api_fixture(tmp_path: Path) -> AsyncIterator[Api]:
-    """A fresh platform per test."""
-    async for opened in open_api(tmp_path / "metadata.sqlite"):
+async def api_fixture(stack: Stack) -> AsyncIterator[Api]:
+    """A fresh platform per test, on each stack."""
+    async for opened in open_api(stack):
         yield opened
 
 

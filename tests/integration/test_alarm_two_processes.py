@@ -8,11 +8,12 @@ evaluates and commits right after process A has read the rule state and before A
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
+from tests.integration.stack_fixtures import Stack
 from tests.unit.management_fixtures import (
     JWT_SECRET,
     NOW_MS,
@@ -28,7 +29,7 @@ from openiiot.services.alarm_engine import AlarmEngine
 from openiiot.services.device_directory import DeviceDirectory
 from openiiot.services.management import build_services
 from openiiot.storage.memory.telemetry import MemoryTelemetryStore
-from openiiot.storage.sql.engine import create_metadata_engine, sqlite_url
+from openiiot.storage.sql.engine import create_metadata_engine
 from openiiot.storage.sql.migrate import upgrade_to_head
 from openiiot.storage.sql.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
 
@@ -98,16 +99,24 @@ class _RacingUnitOfWork:
 
 
 @pytest.fixture
-def shared_database(tmp_path: Path) -> Iterator[str]:
-    url = sqlite_url(tmp_path / "metadata.sqlite")
+def shared_database(stack: Stack) -> Iterator[str]:
+    """One metadata database of the stack under test (SQLite or PostgreSQL), shared by two "processes"."""
+    url = stack.metadata_url()
     engine = create_metadata_engine(url)
     upgrade_to_head(engine)
     engine.dispose()
     yield url
+    while _engines:
+        _engines.pop().dispose()
+
+
+_engines: list[Engine] = []  # of the "processes" of the running test, closed after it
 
 
 def _process(url: str) -> SqlUnitOfWorkFactory:
-    return SqlUnitOfWorkFactory(create_metadata_engine(url))
+    engine = create_metadata_engine(url)
+    _engines.append(engine)
+    return SqlUnitOfWorkFactory(engine)
 
 
 def _violations(device_id: str, *ts: int) -> TelemetryBatch:

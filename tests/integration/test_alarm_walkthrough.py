@@ -20,11 +20,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from aiosmtpd.controller import Controller
 from paho.mqtt.enums import CallbackAPIVersion
+from tests.integration.stack_fixtures import Stack
 
 from openiiot.api.app import create_app
 from openiiot.bootstrap import Platform, build_platform
 from openiiot.connectivity.notify.webhook import SIGNATURE_HEADER, verify
-from openiiot.settings import load_settings
 from openiiot.sim.mqtt_pool import free_tcp_port
 
 pytestmark = pytest.mark.integration
@@ -99,11 +99,9 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 
 
 @pytest.fixture
-def platform(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Platform]:
-    settings = load_settings(
-        data_dir=tmp_path,
-        http_port=free_tcp_port(),
-        mqtt_port=free_tcp_port(),
+def platform(tmp_path: Path, stack: Stack, mailbox: tuple[Mailbox, int]) -> Iterator[Platform]:
+    settings = stack.platform_settings(
+        tmp_path,
         smtp_host="127.0.0.1",
         smtp_port=mailbox[1],
         smtp_from="openiiot@plant.example",

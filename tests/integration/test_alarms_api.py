@@ -11,12 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.integration.stack_fixtures import Stack
 from tests.integration.test_platform import poll
 
 from openiiot.api.app import create_app
 from openiiot.bootstrap import Platform, build_platform
-from openiiot.settings import load_settings
-from openiiot.sim.mqtt_pool import free_tcp_port
 
 pytestmark = pytest.mark.integration
 PASSWORD = "alarm-test-password"
@@ -43,8 +42,8 @@ def pressure_rule(**overrides: Any) -> dict[str, Any]:
     return rule
 
 
-def start_platform(data_dir: Path) -> Platform:
-    settings = load_settings(data_dir=data_dir, http_port=free_tcp_port(), mqtt_port=free_tcp_port())
+def start_platform(stack: Stack, data_dir: Path) -> Platform:
+    settings = stack.platform_settings(data_dir)
     built = build_platform(settings)
     built.start()
     built.services.auth.ensure_admin("admin", PASSWORD)
@@ -76,8 +75,8 @@ class World:
 
 
 @pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
-    built = start_platform(tmp_path)
+def platform(tmp_path: Path, stack: Stack) -> Iterator[Platform]:
+    built = start_platform(stack, tmp_path)
     try:
         yield built
     finally:
@@ -193,13 +192,13 @@ async def test_another_tenants_alarm_is_not_found(platform: Platform, world: Wor
         assert (await outsider.get("/api/v1/alarms")).json()["items"] == []
 
 
-async def test_a_duration_half_way_through_survives_a_restart(tmp_path: Path) -> None:
+async def test_a_duration_half_way_through_survives_a_restart(tmp_path: Path, stack: Stack) -> None:
     held = {"type": "threshold", "key": "pressure_bar", "op": ">", "value": 8}
     rule = pressure_rule(
         levels=[{"severity": "major", "condition": {"type": "duration", "condition": held, "duration_s": 3}}]
     )
     t0 = int(time.time() * 1000)
-    first = start_platform(tmp_path)
+    first = start_platform(stack, tmp_path)
     try:
         async with client_of(first) as api:
             world = await provision(api, "Acme Air")
@@ -208,7 +207,7 @@ async def test_a_duration_half_way_through_survives_a_restart(tmp_path: Path) ->
             await poll(lambda: _state_saved(first, world.device_id), 30, "the rule state to be stored")
     finally:
         first.stop()
-    second = start_platform(tmp_path)  # same SQLite file: a new engine with an empty cache
+    second = start_platform(stack, tmp_path)  # the same database: a new engine with an empty cache
     try:
         async with client_of(second) as api:
             world.api = api

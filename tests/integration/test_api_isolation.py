@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from tests.integration.api_fixtures import Api, TenantObjects, assert_problem, open_api, populate
+from tests.integration.stack_fixtures import open_stack, selected_stacks
 
 from openiiot.domain.credentials import token_matches
 from openiiot.domain.model import Role
@@ -25,13 +25,18 @@ class World:
     b: TenantObjects
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    db: Path = tmp_path_factory.mktemp("isolation") / "metadata.sqlite"
-    async for api in open_api(db):
-        a = await populate(api, "alpha")
-        b = await populate(api, "beta")
-        yield World(api, a, b)
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=selected_stacks())
+async def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
+    stack = open_stack(request.param, request, tmp_path_factory.mktemp("isolation"))
+    try:
+        async for api in open_api(stack):
+            a = await populate(api, "alpha")
+            b = await populate(api, "beta")
+            yield World(api, a, b)
+    finally:
+        stack.close()
 
 
 ENDPOINTS: list[tuple[str, str, Any]] = [

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.stack_fixtures import Stack
 
 from openiiot.bootstrap import Platform, build_platform
 from openiiot.domain.model import AttributeScope, Principal, Role
-from openiiot.settings import load_settings
 from openiiot.sim.fleet import ROBOT_REDUCER, SimulatedDevice
-from openiiot.sim.mqtt_pool import free_tcp_port
 from openiiot.sim.publisher import SimRunner
 from openiiot.sim.reducer import Fault, FaultKind
 
@@ -25,10 +24,8 @@ TICKS = 420  # simulated seconds, one tick each; bursts every 2 s
 
 
 @pytest.fixture
-def plant(tmp_path: Path) -> Iterator[tuple[Platform, dict[str, str], str, SimRunner]]:
-    settings = load_settings(
-        data_dir=tmp_path, http_port=free_tcp_port(), mqtt_port=free_tcp_port(), condition_interval_s=0.5
-    )
+def plant(tmp_path: Path, stack: Stack) -> Iterator[tuple[Platform, dict[str, str], str, SimRunner]]:
+    settings = stack.platform_settings(tmp_path, condition_interval_s=0.5)
     platform = build_platform(settings)
     platform.start()
     svc = platform.services

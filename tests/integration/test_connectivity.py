@@ -15,19 +15,18 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from tests.integration.stack_fixtures import Stack
 
 from openiiot.api.app import create_app
 from openiiot.bootstrap import Platform, build_platform
-from openiiot.settings import load_settings
-from openiiot.sim.mqtt_pool import free_tcp_port
 
 pytestmark = pytest.mark.integration
 PASSWORD = "platform-test-password"
 
 
 @pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
-    settings = load_settings(data_dir=tmp_path, http_port=free_tcp_port(), mqtt_port=free_tcp_port())
+def platform(tmp_path: Path, stack: Stack) -> Iterator[Platform]:
+    settings = stack.platform_settings(tmp_path)
     built = build_platform(settings)
     built.start()
     built.services.auth.ensure_admin("admin", PASSWORD)

@@ -8,7 +8,6 @@ import threading
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,6 +23,7 @@ from mqtt_fixtures import (
     mqtt_broker,
     wait_for,
 )
+from tests.integration.stack_fixtures import EMBEDDED, Stack
 
 from openiiot.connectivity.mqtt.publisher import MqttPlatformPublisher
 from openiiot.connectivity.notify.mqtt import EMBEDDED_ALARM_TOPIC_PREFIX, MqttChannel
@@ -35,7 +35,7 @@ from openiiot.domain.notifications import AlarmEvent, NotificationRule, QuietHou
 from openiiot.services.clock import SystemClock
 from openiiot.services.notifications import NotificationService
 from openiiot.services.ports import NotificationChannel
-from openiiot.storage.sql.engine import create_metadata_engine, sqlite_url
+from openiiot.storage.sql.engine import create_metadata_engine
 from openiiot.storage.sql.migrate import upgrade_to_head
 from openiiot.storage.sql.uow import SqlUnitOfWorkFactory
 
@@ -88,9 +88,9 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqlUnitOfWorkFactory]:
-    """A migrated SQLite metadata database with tenant t1."""
-    engine = create_metadata_engine(sqlite_url(tmp_path / "metadata.sqlite"))
+def store(stack: Stack) -> Iterator[SqlUnitOfWorkFactory]:
+    """A migrated metadata database of the stack under test (SQLite or PostgreSQL) with tenant t1."""
+    engine = create_metadata_engine(stack.metadata_url())
     upgrade_to_head(engine)
     factory = SqlUnitOfWorkFactory(engine)
     with factory() as uow:
@@ -281,6 +281,8 @@ def test_an_unreachable_smtp_relay_is_retried(store: SqlUnitOfWorkFactory, run_s
     assert [a.outcome for a in attempts(store)] == [AttemptOutcome.RETRY, AttemptOutcome.DEAD_LETTER]
 
 
+# publishes through the embedded broker's service account (mqtt_fixtures), so on the embedded stack only
+@pytest.mark.parametrize("stack", [EMBEDDED], indirect=True)
 def test_the_mqtt_channel_publishes_under_the_platform_alarm_topic(
     mqtt_broker: BrokerHandle,
     clients: Callable[..., Client],

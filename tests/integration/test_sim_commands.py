@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.stack_fixtures import Stack
 
 from openiiot.bootstrap import Platform, build_platform
 from openiiot.cli import demo_catalog as catalog
 from openiiot.domain.model import Principal, Role
-from openiiot.settings import load_settings
 from openiiot.sim.fleet import SimulatedDevice
-from openiiot.sim.mqtt_pool import free_tcp_port
 from openiiot.sim.publisher import SimRunner
 
 pytestmark = pytest.mark.integration
@@ -24,8 +23,8 @@ ADMIN = Principal(user_id="root", username="root", role=Role.PLATFORM_ADMIN, ten
 
 
 @pytest.fixture
-def plant(tmp_path: Path) -> Iterator[tuple[Platform, dict[str, str], Principal, Principal]]:
-    settings = load_settings(data_dir=tmp_path, http_port=free_tcp_port(), mqtt_port=free_tcp_port())
+def plant(tmp_path: Path, stack: Stack) -> Iterator[tuple[Platform, dict[str, str], Principal, Principal]]:
+    settings = stack.platform_settings(tmp_path)
     platform = build_platform(settings)
     platform.start()
     svc = platform.services

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.stack_fixtures import Stack
 
 from openiiot.bootstrap import Platform, build_platform
 from openiiot.domain.model import Principal, Role
-from openiiot.settings import load_settings
 from openiiot.sim.air_station import ControlMode, FixedSpec, StationConfig, VsdSpec
 from openiiot.sim.fleet import SimulatedDevice
-from openiiot.sim.mqtt_pool import free_tcp_port
 from openiiot.sim.publisher import SimRunner
 from openiiot.sim.station_devices import PROFILES, AirStationGroup
 
@@ -31,8 +30,10 @@ SMALL = StationConfig(
 
 
 @pytest.fixture
-def plant(tmp_path: Path) -> Iterator[tuple[Platform, dict[str, str], Principal, Principal, AirStationGroup]]:
-    settings = load_settings(data_dir=tmp_path, http_port=free_tcp_port(), mqtt_port=free_tcp_port())
+def plant(
+    tmp_path: Path, stack: Stack
+) -> Iterator[tuple[Platform, dict[str, str], Principal, Principal, AirStationGroup]]:
+    settings = stack.platform_settings(tmp_path)
     platform = build_platform(settings)
     platform.start()
     svc = platform.services

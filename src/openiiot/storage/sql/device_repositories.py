@@ -7,7 +7,7 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, cast, column, delete, exists, func, or_, select
+from sqlalchemy import Select, String, cast, column, delete, exists, func, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openiiot.domain.commands import method_from_dict, method_to_dict
@@ -196,7 +196,9 @@ class SqlDeviceRepository(SqlRepository):
         """A subquery over one JSON parameter: any number of ids, no bound-parameter limit."""
         values = json.dumps(sorted(ids))
         if self._session.get_bind().dialect.name == "postgresql":
-            return select(func.jsonb_array_elements_text(cast(values, postgresql.JSONB))).scalar_subquery()
+            # the text is cast, not bound as JSONB: a JSONB parameter would encode it again, as one string
+            as_jsonb = cast(literal(values, String), postgresql.JSONB)
+            return select(func.jsonb_array_elements_text(as_jsonb)).scalar_subquery()
         return select(column("value")).select_from(func.json_each(values)).scalar_subquery()
 
     def ids_of_tenant(self, tenant_id: str) -> builtins.list[str]:
