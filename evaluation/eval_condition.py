@@ -437,7 +437,8 @@ def _b7_paragraph(
         "and Randall's CWRU benchmark (MSSP 64-65, 2015), which lists the drive-end 7 mil ball records at "
         "0 and 1 hp (nos. 118 and 119) among the records no method of theirs could diagnose (their "
         "Table 6), and finds the ball faults the hardest case, only the 21 and 28 mil ones being "
-        "diagnosable by plain envelope analysis."
+        "diagnosable by plain envelope analysis (as transcribed in a third party's notes on the paper; "
+        "not yet checked against the paper itself)."
     )
 
 
