@@ -142,3 +142,12 @@ def test_invalid_configurations_are_refused_with_the_field() -> None:
     cfg = ConditionConfig.from_json({"envelope_band": [2000, 3500], "failure_levels": {"thermal": 12}})
     assert cfg.band(8192) == (2000.0, 3500.0)
     assert cfg.monitor_settings().groups["thermal"][1] == 12.0
+
+
+def test_the_failure_level_spread_reaches_the_monitor_and_bad_spreads_are_refused() -> None:
+    cfg = ConditionConfig.from_json({"failure_spread_log": {"bearing": 0.32, "thermal": 0.6}})
+    assert dict(cfg.monitor_settings().failure_spread_log) == {"bearing": 0.32, "thermal": 0.6}
+    assert dict(ConditionConfig.from_json({}).monitor_settings().failure_spread_log) == {}
+    for bad in ({"electrical": 0.3}, {"bearing": -0.1}, {"bearing": "wide"}):
+        with pytest.raises(ValidationFailed):
+            ConditionConfig.from_json({"failure_spread_log": bad})

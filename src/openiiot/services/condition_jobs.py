@@ -63,6 +63,8 @@ class ConditionConfig:
     machine_group: str = "group2"
     foundation: str = "rigid"
     failure_levels: Mapping[str, float] = field(default_factory=dict)  # per symptom group, overrides
+    # per symptom group: spread (sd of ln) of the indicator at failure over failed units; widens the RUL band
+    failure_spread_log: Mapping[str, float] = field(default_factory=dict)
     backfill_hours: float = 720.0
     max_bursts_per_run: int = 500
 
@@ -84,6 +86,8 @@ class ConditionConfig:
                 v["envelope_band"] = (lo, hi)
             if "failure_levels" in v:
                 v["failure_levels"] = {str(k): float(x) for k, x in dict(v["failure_levels"]).items()}
+            if "failure_spread_log" in v:
+                v["failure_spread_log"] = {str(k): float(x) for k, x in dict(v["failure_spread_log"]).items()}
             for name in ("healthy_hours", "budget", "backfill_hours"):
                 if name in v:
                     v[name] = float(v[name])
@@ -102,6 +106,12 @@ class ConditionConfig:
             raise ValidationFailed(
                 f"failure_levels: groups are {sorted(DEFAULT_GROUPS)}, levels > 0", field="failure_levels"
             )
+        unknown_spreads = set(cfg.failure_spread_log) - set(DEFAULT_GROUPS)
+        if unknown_spreads or any(not 0 <= x < 3 for x in cfg.failure_spread_log.values()):
+            raise ValidationFailed(
+                f"failure_spread_log: groups are {sorted(DEFAULT_GROUPS)}, spreads 0 <= s < 3",
+                field="failure_spread_log",
+            )
         return cfg
 
     def monitor_settings(self) -> MonitorSettings:
@@ -115,6 +125,7 @@ class ConditionConfig:
             budget=self.budget,
             machine_group=self.machine_group,
             foundation=self.foundation,
+            failure_spread_log=dict(self.failure_spread_log),
         )
 
     def band(self, fs: float) -> tuple[float, float]:
