@@ -12,13 +12,18 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.conftest import require_service
 
+from openiiot.api.app import create_app
+from openiiot.bootstrap import Platform, build_platform
+from openiiot.settings import load_settings
 from openiiot.sim.mqtt_pool import free_tcp_port
 
 MOSQUITTO = os.environ.get("OPENIIOT_TEST_MOSQUITTO", "/usr/sbin/mosquitto")
@@ -157,3 +162,32 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
         yield broker
     finally:
         stop_mosquitto(broker)
+
+
+@contextmanager
+def platform_on(broker: Mosquitto, directory: Path, admin_password: str) -> Iterator[Platform]:
+    """A started platform whose devices authenticate at `broker`, with an `admin` user; stopped on exit."""
+    settings = load_settings(data_dir=directory / "data", http_port=free_tcp_port(), mqtt_url=broker.url)
+    built = build_platform(settings)
+    try:
+        built.start()
+    except Exception:
+        built.stop()
+        raise
+    built.services.auth.ensure_admin("admin", admin_password)
+    try:
+        yield built
+    finally:
+        built.stop()
+
+
+@asynccontextmanager
+async def admin_client(platform: Platform, admin_password: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An API client of `platform`, signed in as `admin`."""
+    transport = httpx.ASGITransport(app=create_app(platform))
+    async with httpx.AsyncClient(transport=transport, base_url="http://platform") as client:
+        token = await client.post(
+            "/api/v1/auth/login", json={"username": "admin", "password": admin_password}
+        )
+        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        yield client

@@ -15,15 +15,17 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from tests.integration.mosquitto_fixtures import Mosquitto, mosquitto  # noqa: F401 - the fixture
+from tests.integration.mosquitto_fixtures import (  # noqa: F401 - the fixture
+    Mosquitto,
+    admin_client,
+    mosquitto,
+    platform_on,
+)
 from typer.testing import CliRunner
 
-from openiiot.api.app import create_app
-from openiiot.bootstrap import Platform, build_platform
+from openiiot.bootstrap import Platform
 from openiiot.cli.app import app as cli_app
 from openiiot.connectivity.mqtt.dynsec import DynsecClient, parse_broker_url
-from openiiot.settings import load_settings
-from openiiot.sim.mqtt_pool import free_tcp_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]
 PASSWORD = "platform-test-password"
@@ -31,26 +33,13 @@ PASSWORD = "platform-test-password"
 
 @pytest.fixture
 def platform(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Platform]:  # noqa: F811
-    settings = load_settings(data_dir=tmp_path / "data", http_port=free_tcp_port(), mqtt_url=mosquitto.url)
-    built = build_platform(settings)
-    try:
-        built.start()
-    except Exception:
-        built.stop()
-        raise
-    built.services.auth.ensure_admin("admin", PASSWORD)
-    try:
+    with platform_on(mosquitto, tmp_path, PASSWORD) as built:
         yield built
-    finally:
-        built.stop()
 
 
 @pytest.fixture
 async def api(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(platform))
-    async with httpx.AsyncClient(transport=transport, base_url="http://platform") as client:
-        token = await client.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORD})
-        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    async with admin_client(platform, PASSWORD) as client:
         yield client
 
 
