@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -54,13 +54,17 @@ def free_port() -> int:
         return port
 
 
-def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> None:
-    """Poll `condition` until it is truthy, failing the test after `timeout_s`."""
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], timeout_s: float, what: str) -> T:
+    """Poll `condition` until it is truthy and return its value, failing the test after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
-    while not condition():
+    while not (value := condition()):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         threading.Event().wait(0.02)
+    return value
 
 
 @dataclass

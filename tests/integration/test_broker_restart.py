@@ -37,6 +37,7 @@ from tests.integration.mosquitto_fixtures import (
     start_mosquitto,
     stop_mosquitto,
 )
+from tests.integration.mqtt_fixtures import wait_for
 from tests.postgres_support import temporary_database
 from tests.unit.management_fixtures import PLATFORM_ADMIN
 
@@ -51,16 +52,6 @@ RATE_HZ = 10.0  # messages per second per device
 OUTAGE_S = 4.0  # longer than the workers' first backoff steps: they come back a while after the broker
 PLAIN_TOPIC = "v1/devices/+/telemetry"
 SHARED_TOPIC = "$share/openiiot-ingest/" + PLAIN_TOPIC
-
-
-def wait_for(condition: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from tests.integration.mosquitto_fixtures import (  # noqa: F401 - the fixture
     start_mosquitto,
     stop_mosquitto,
 )
+from tests.integration.mqtt_fixtures import wait_for
 from typer.testing import CliRunner
 
 from openiiot.api.app import create_app
@@ -34,16 +35,6 @@ from openiiot.settings import load_settings
 pytestmark = [pytest.mark.integration, pytest.mark.services]
 PASSWORD = "platform-test-password"
 TS = 1_764_316_800_000
-
-
-def wait_for(condition: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

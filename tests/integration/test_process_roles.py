@@ -8,7 +8,6 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -18,6 +17,7 @@ from tests.integration.mosquitto_fixtures import (  # noqa: F401 - the fixture
     Mosquitto,
     mosquitto,
 )
+from tests.integration.mqtt_fixtures import wait_for
 from tests.postgres_support import temporary_database
 from tests.unit.management_fixtures import PLATFORM_ADMIN
 
@@ -28,16 +28,6 @@ from openiiot.sim.mqtt_pool import free_tcp_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]
 KEYS = 5
-
-
-def wait_for(condition: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
