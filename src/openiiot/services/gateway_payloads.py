@@ -17,8 +17,8 @@ import msgspec
 
 from openiiot.domain.model import JsonValue
 from openiiot.services.payloads import RejectReason
+from openiiot.services.provisioning import MAX_NAME_CHARS  # a device name is at most this long
 
-MAX_NAME_CHARS: Final = 200  # a device name is at most this long (the devices table)
 MAX_TYPE_CHARS: Final = 200  # a profile name, likewise
 
 _PARTS: Final = msgspec.json.Decoder(dict[str, msgspec.Raw])
