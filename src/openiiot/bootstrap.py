@@ -331,6 +331,13 @@ class Platform:
             topic = gateway_topic(gateway_id, TopicKind.GATEWAY_SHARED_ATTRIBUTES)
             self.publisher.publish(topic, orjson.dumps({"device": name, "data": values}))
 
+    def answer_gateway(self, gateway_id: str, payload: bytes) -> None:
+        """Publish the answer to a gateway's attribute request on its `gateway/attributes/response`."""
+        if self.publisher is None:
+            log.warning("no MQTT publisher to answer a gateway", extra={"gateway_id": gateway_id})
+            return
+        self.publisher.publish(gateway_topic(gateway_id, TopicKind.GATEWAY_ATTRIBUTES_RESPONSE), payload)
+
     def stop(self) -> None:
         """Stop in reverse order: no new messages, drain and commit, then the broker and stores."""
         for job in self.jobs:
@@ -443,8 +450,10 @@ def build_platform(settings: Settings) -> Platform:
         commands=commands,
         broker=broker_accounts,
         max_payload_bytes=settings.max_payload_bytes,
+        max_children=settings.gateway_max_children,
         # a child that the gateway connects gets its shared attributes through the gateway
         on_child_connected=lambda child_id: platform.push_shared_attributes(child_id),
+        respond=lambda gateway_id, payload: platform.answer_gateway(gateway_id, payload),
     )
 
     def on_device_changed(device_id: str) -> None:

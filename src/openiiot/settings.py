@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     ingest_queue_size: int = Field(20000, ge=10, description="Messages held before backpressure applies")
     ingest_batch_max: int = Field(2000, ge=1, description="Most messages decoded and committed together")
     ingest_batch_wait_ms: int = Field(50, ge=0, le=5000, description="Longest wait to fill a batch")
+    gateway_max_children: int = Field(
+        1000, ge=0, le=1_000_000, description="Most child devices a gateway may create by naming them"
+    )
     admin_password: str | None = Field(
         None, description="Password of the first platform admin `admin`; unset = generated and printed once"
     )

@@ -220,6 +220,24 @@ def test_references_to_another_tenant_are_not_found(backend: MetadataBackend, wo
             uow.api_keys.add(_key("k", "t-a", "u-b"))
 
 
+def test_the_gateway_flag_is_kept_and_a_gateways_children_are_listed_and_counted(
+    backend: MetadataBackend, world: World
+) -> None:
+    with backend.uow() as uow:
+        gateway = uow.devices.get("t-a", "d-a")
+        uow.devices.update(replace(gateway, is_gateway=True))
+        for name in ("c2", "c1"):
+            uow.devices.add(Device(id=name, tenant_id="t-a", name=name, profile_id="p-a", gateway_id="d-a"))
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.devices.get(None, "d-a").is_gateway is True
+        assert uow.devices.get_by_name("t-a", "c1").is_gateway is False
+        assert [d.id for d in uow.devices.list("t-a", gateway_id="d-a")] == ["c1", "c2"]
+        assert uow.devices.count("t-a", gateway_id="d-a") == 2
+        assert uow.devices.count(None, gateway_id="d-a", search="c2") == 1
+        assert uow.devices.count("t-b", gateway_id="d-a") == 0
+
+
 def test_delete_rules_protect_what_is_still_used(backend: MetadataBackend, world: World) -> None:
     with backend.uow() as uow:
         uow.devices.add(Device(id="child", tenant_id="t-a", name="child", profile_id="p-a", gateway_id="d-a"))

@@ -122,3 +122,40 @@ def test_a_database_from_a_newer_version_is_refused(database_url: str) -> None:
             upgrade_to_head(engine)
     finally:
         engine.dispose()
+
+
+def test_devices_that_already_have_children_become_gateways(database_url: str) -> None:
+    from alembic.script import ScriptDirectory
+
+    engine = create_metadata_engine(database_url)
+    try:
+        config = alembic_config()
+        before = ScriptDirectory.from_config(config).get_revision("0013").down_revision
+        assert isinstance(before, str)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, before)
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO tenants (id, name, timezone, retention_days) VALUES ('t', 'T', 'UTC', 30)")
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO device_profiles (id, tenant_id, name, keys, strict, inactivity_timeout_s,"
+                    " description) VALUES ('p', 't', 'P', '[]', false, 600, '')"
+                )
+            )
+            for device_id, gateway_id in (("gw", None), ("child", "gw"), ("plain", None)):
+                connection.execute(
+                    text(
+                        "INSERT INTO devices (id, tenant_id, name, profile_id, gateway_id, label, token_hash,"
+                        " disabled, created_ms) VALUES (:id, 't', :id, 'p', :gw, '', '', false, 0)"
+                    ),
+                    {"id": device_id, "gw": gateway_id},
+                )
+        upgrade_to_head(engine)
+        with engine.connect() as connection:
+            flags = dict(connection.execute(text("SELECT id, is_gateway FROM devices")).all())
+        assert {k: bool(v) for k, v in flags.items()} == {"gw": True, "child": False, "plain": False}
+    finally:
+        engine.dispose()

@@ -154,6 +154,7 @@ def test_children_follow_their_own_connect_and_fall_with_the_gateway_session(
     harness, tenant, service = world
     admin = principal(Role.TENANT_ADMIN, tenant.tenant_id)
     gateway = tenant.device_id
+    harness.services.devices.update(admin, gateway, {"is_gateway": True})
     children = [
         harness.services.devices.create(
             admin, {"name": name, "profile_id": tenant.profile_id, "gateway_id": gateway}
@@ -187,6 +188,7 @@ def test_a_child_connected_before_a_restart_still_falls_with_its_gateway(
     harness, tenant, service = world
     admin = principal(Role.TENANT_ADMIN, tenant.tenant_id)
     gateway = tenant.device_id
+    harness.services.devices.update(admin, gateway, {"is_gateway": True})
     child = harness.services.devices.create(
         admin, {"name": "child-a", "profile_id": tenant.profile_id, "gateway_id": gateway}
     ).device.id

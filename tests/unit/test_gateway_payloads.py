@@ -11,11 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from openiiot.services.gateway_payloads import (
+    AttributeRequest,
     ChildAnswer,
     ChildConnect,
     GatewayPayloadError,
+    attribute_error,
+    attribute_response,
     child_request,
     parse_answer,
+    parse_attribute_request,
     parse_connect,
     parse_disconnect,
     split_by_child,
@@ -129,3 +133,50 @@ def test_a_childs_command_is_wrapped_as_thingsboard_sends_it_to_a_gateway() -> N
         "device": "Child A",
         "data": {"id": "c-1", "method": "set_pressure_setpoint", "params": {"setpoint_bar": 6.8}},
     }
+
+
+def test_an_attribute_request_in_both_thingsboard_forms_and_its_answers() -> None:
+    one = parse_attribute_request(
+        b'{"id": 7, "device": "Child A", "client": true, "key": "fw"}', max_payload_bytes=LIMIT
+    )
+    assert one == AttributeRequest(7, "Child A", True, ("fw",), True)
+    many = parse_attribute_request(
+        b'{"id": "r-8", "device": "Child A", "keys": ["fw", "serial"]}', max_payload_bytes=LIMIT
+    )
+    assert many == AttributeRequest("r-8", "Child A", False, ("fw", "serial"), False)  # shared by default
+    assert json.loads(attribute_response(one, {"fw": "2.4.1"})) == {
+        "id": 7,
+        "device": "Child A",
+        "value": "2.4.1",
+    }
+    assert json.loads(attribute_response(one, {})) == {"id": 7, "device": "Child A"}
+    assert json.loads(attribute_response(many, {"serial": "S-1"})) == {
+        "id": "r-8",
+        "device": "Child A",
+        "values": {"serial": "S-1"},
+    }
+    assert json.loads(attribute_error(one, "no such child")) == {
+        "id": 7,
+        "device": "Child A",
+        "error": "no such child",
+    }
+
+
+@pytest.mark.parametrize(
+    ("payload", "words"),
+    [
+        (b'{"device": "A", "key": "fw"}', '"id"'),
+        (b'{"id": true, "device": "A", "key": "fw"}', '"id"'),
+        (b'{"id": 1, "key": "fw"}', '"device"'),
+        (b'{"id": 1, "device": "A", "client": "yes", "key": "fw"}', '"client"'),
+        (b'{"id": 1, "device": "A"}', 'either "key"'),
+        (b'{"id": 1, "device": "A", "key": "fw", "keys": ["fw"]}', 'either "key"'),
+        (b'{"id": 1, "device": "A", "keys": []}', "non-empty list"),
+        (b'{"id": 1, "device": "A", "keys": [1]}', "non-empty list"),
+        (b'{"id": 1, "device": "A", "key": ""}', "attribute name"),
+    ],
+)
+def test_a_bad_attribute_request_says_what_is_wrong(payload: bytes, words: str) -> None:
+    with pytest.raises(GatewayPayloadError) as caught:
+        parse_attribute_request(payload, max_payload_bytes=LIMIT)
+    assert words in str(caught.value)

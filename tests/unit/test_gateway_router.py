@@ -39,13 +39,15 @@ def wait_for(condition: Callable[[], object], what: str, timeout_s: float = 10) 
 
 
 class Rig:
-    def __init__(self, *, queue_size: int = 100, timeout_s: float | None = None) -> None:
+    def __init__(
+        self, *, queue_size: int = 100, timeout_s: float | None = None, max_children: int = 1000
+    ) -> None:
         self.uow = MemoryUnitOfWorkFactory()
         with self.uow() as u:
             u.tenants.add(Tenant(id="t1", name="Plant"))
             u.profiles.add(DeviceProfile(id="p-gw", tenant_id="t1", name="edge-gateway"))
-            u.devices.add(Device(id="gw", tenant_id="t1", name="GW", profile_id="p-gw"))
-            u.devices.add(Device(id="gw2", tenant_id="t1", name="GW2", profile_id="p-gw"))
+            u.devices.add(Device(id="gw", tenant_id="t1", name="GW", profile_id="p-gw", is_gateway=True))
+            u.devices.add(Device(id="gw2", tenant_id="t1", name="GW2", profile_id="p-gw", is_gateway=True))
             u.devices.add(Device(id="direct", tenant_id="t1", name="Direct", profile_id="p-gw"))
             u.devices.add(
                 Device(id="other", tenant_id="t1", name="Other", profile_id="p-gw", gateway_id="gw2")
@@ -70,16 +72,19 @@ class Rig:
             metrics=self.metrics,
             connectivity=self.connectivity,
             max_payload_bytes=4096,
+            max_children=max_children,
+            respond=lambda gateway_id, payload: self.answers.append((gateway_id, orjson.loads(payload))),
         )
+        self.answers: list[tuple[str, object]] = []
         self.outcomes: list[IngestOutcome] = []
         self._lock = threading.Lock()
 
-    def send(self, channel: Channel, body: object) -> None:
+    def send(self, channel: Channel, body: object, device_id: str = "gw") -> None:
         def on_done(outcome: IngestOutcome) -> None:
             with self._lock:
                 self.outcomes.append(outcome)
 
-        self.router.submit(IngestMessage("gw", channel, orjson.dumps(body), NOW_MS - 10, on_done))
+        self.router.submit(IngestMessage(device_id, channel, orjson.dumps(body), NOW_MS - 10, on_done))
 
     def child_id(self, name: str) -> str:
         with self.uow() as u:
@@ -143,3 +148,59 @@ def test_a_part_the_queue_refuses_leaves_the_whole_message_unacknowledged() -> N
         assert rig.outcomes == []  # never acknowledged: the gateway's broker redelivers the whole message
     finally:
         rig.pipeline.stop(timeout_s=5)
+
+
+def test_a_device_that_is_not_a_gateway_creates_nothing_and_keeps_its_own_telemetry(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig.send(Channel.GATEWAY_CONNECT, {"device": "Sneaky"}, device_id="direct")
+    rig.send(Channel.GATEWAY_TELEMETRY, {"Sneaky": {"p": 1.0}, "Other": {"p": 2.0}}, device_id="direct")
+    rig.send(Channel.TELEMETRY, {"p": 5.0}, device_id="direct")  # its own data still goes through
+    wait_for(lambda: len(rig.outcomes) == 3, "the outcomes")
+    assert [o.error for o in rig.outcomes[:2]] == ["not_a_gateway", "not_a_gateway"]
+    assert rig.outcomes[2].accepted == 1 and rig.values("direct") == [5.0]
+    with rig.uow() as u:
+        assert u.devices.count("t1") == 4  # nobody was created
+    assert rig.values("other") == []
+    assert "is not a gateway" in caplog.text and "set is_gateway" in caplog.text
+
+
+def test_a_gateway_creates_at_most_max_children_and_keeps_using_those_it_has() -> None:
+    rig = Rig(max_children=2)
+    rig.pipeline.start()
+    try:
+        rig.send(Channel.GATEWAY_TELEMETRY, {"A": {"p": 1.0}, "B": {"p": 2.0}, "C": {"p": 3.0}})
+        wait_for(lambda: len(rig.outcomes) == 1, "the first outcome")
+        rig.send(Channel.GATEWAY_CONNECT, {"device": "D"})
+        rig.send(Channel.GATEWAY_TELEMETRY, {"A": {"p": 4.0}})  # an existing child is still served
+        wait_for(lambda: len(rig.outcomes) == 3, "the outcomes")
+        first, connect, again = rig.outcomes
+        assert first.accepted == 2 and first.rejected == {"too_many_children": 1}
+        assert connect.error == "too_many_children"
+        assert again.accepted == 1 and again.rejected == {}
+        with rig.uow() as u:
+            assert sorted(d.name for d in u.devices.list("t1", gateway_id="gw")) == ["A", "B"]
+    finally:
+        rig.pipeline.stop(timeout_s=5)
+
+
+def test_an_attribute_request_is_answered_with_the_childs_values(rig: Rig) -> None:
+    rig.send(Channel.GATEWAY_ATTRIBUTES, {"A": {"fw": "2.4.1", "serial": "S-1"}})
+    wait_for(lambda: rig.outcomes, "the attributes to be stored")
+    rig.send(Channel.GATEWAY_ATTRIBUTES_REQUEST, {"id": 1, "device": "A", "client": True, "key": "fw"})
+    rig.send(
+        Channel.GATEWAY_ATTRIBUTES_REQUEST,
+        {"id": 2, "device": "A", "client": True, "keys": ["fw", "serial", "missing"]},
+    )
+    rig.send(Channel.GATEWAY_ATTRIBUTES_REQUEST, {"id": 3, "device": "A", "client": False, "key": "fw"})
+    rig.send(Channel.GATEWAY_ATTRIBUTES_REQUEST, {"id": 4, "device": "Direct", "client": True, "key": "fw"})
+    rig.send(Channel.GATEWAY_ATTRIBUTES_REQUEST, {"id": 5, "device": "A", "client": True})
+    assert rig.answers[:3] == [
+        ("gw", {"id": 1, "device": "A", "value": "2.4.1"}),
+        ("gw", {"id": 2, "device": "A", "values": {"fw": "2.4.1", "serial": "S-1"}}),
+        ("gw", {"id": 3, "device": "A"}),  # no shared attribute of that name
+    ]
+    gateway_id, refused = rig.answers[3]
+    assert gateway_id == "gw" and isinstance(refused, dict) and "is a direct device" in refused["error"]
+    assert len(rig.answers) == 4  # the request without a key cannot be answered; it is refused
+    assert [o.error for o in rig.outcomes[1:]] == [None, None, None, "not_a_child", "wrong_shape"]

@@ -19,6 +19,7 @@ from tests.unit.management_fixtures import (
     principal,
 )
 
+from openiiot.domain.audit import AuditQuery
 from openiiot.domain.credentials import token_matches
 from openiiot.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from openiiot.domain.model import AttributeScope, Role
@@ -204,6 +205,35 @@ def test_device_search_pages_and_counts(h: Harness, a: TenantWorld) -> None:
     with pytest.raises(ValidationFailed) as err:
         h.services.devices.search(admin, limit=1001)
     assert err.value.field == "limit"
+
+
+def test_only_a_device_flagged_as_gateway_has_children_and_the_flag_is_audited(
+    h: Harness, a: TenantWorld
+) -> None:
+    admin = principal(Role.TENANT_ADMIN, a.tenant_id)
+    devices = h.services.devices
+    plain = devices.create(admin, {"name": "plain", "profile_id": a.profile_id}).device
+    assert plain.is_gateway is False
+    with pytest.raises(ValidationFailed) as err:
+        devices.create(admin, {"name": "child", "profile_id": a.profile_id, "gateway_id": plain.id})
+    assert err.value.field == "gateway_id" and "not a gateway" in str(err.value)
+
+    gateway = devices.create(admin, {"name": "edge", "profile_id": a.profile_id, "is_gateway": True}).device
+    child = devices.create(admin, {"name": "child", "profile_id": a.profile_id, "gateway_id": gateway.id})
+    assert [d.id for d in devices.search(admin, gateway_id=gateway.id).items] == [child.device.id]
+    # a gateway with children keeps the flag until they are moved away
+    with pytest.raises(Conflict) as conflict:
+        devices.update(admin, gateway.id, {"is_gateway": False})
+    assert conflict.value.field == "is_gateway"
+    assert devices.update(admin, plain.id, {"is_gateway": True}).is_gateway
+    devices.update(admin, child.device.id, {"gateway_id": plain.id})
+    assert devices.update(admin, gateway.id, {"is_gateway": False}).is_gateway is False
+
+    entries = h.services.audit.search(admin, AuditQuery(object_id=gateway.id))
+    assert sorted((e.action, e.details.get("is_gateway")) for e in entries) == [
+        ("device.create", True),
+        ("device.update", False),
+    ]
 
 
 def test_disable_and_delete_device(h: Harness, a: TenantWorld) -> None:

@@ -204,6 +204,7 @@ class Device:
     token_hash: str = ""
     disabled: bool = False
     created_ms: int = 0
+    is_gateway: bool = False  # may speak for child devices (docs/device-api.md "Gateways")
 
     def __post_init__(self) -> None:
         if not self.name.strip():

@@ -30,6 +30,7 @@ class DeviceEntry:
     disabled: bool
     policy: KeyPolicy
     asset_id: str | None = None  # where the device is placed (asset alarm rules apply over it)
+    is_gateway: bool = False  # may speak for child devices (services/gateway.py)
 
 
 @dataclass(slots=True)
@@ -91,7 +92,13 @@ class DeviceDirectory:
                     continue
                 profile, policy = self._profile(uow, device.profile_id, device.tenant_id, generation, now_s)
                 loaded[device_id] = DeviceEntry(
-                    device.id, device.tenant_id, profile, device.disabled, policy, device.asset_id
+                    device.id,
+                    device.tenant_id,
+                    profile,
+                    device.disabled,
+                    policy,
+                    device.asset_id,
+                    device.is_gateway,
                 )
         with self._lock:
             if generation == self._generation:

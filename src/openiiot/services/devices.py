@@ -23,7 +23,7 @@ from openiiot.services.ports import (
 
 log = logging.getLogger(__name__)
 
-DEVICE_FIELDS = frozenset({"name", "label", "profile_id", "asset_id", "gateway_id", "disabled"})
+DEVICE_FIELDS = frozenset({"name", "label", "profile_id", "asset_id", "gateway_id", "is_gateway", "disabled"})
 MAX_PAGE = 1000
 
 
@@ -57,6 +57,10 @@ def check_references(uow: UnitOfWork, device: Device) -> None:
             getter(device.tenant_id, ident)
         except NotFound as exc:
             raise ValidationFailed(f"unknown {field.removesuffix('_id')} {ident}", field=field) from exc
+    if device.gateway_id is not None and not uow.devices.get(device.tenant_id, device.gateway_id).is_gateway:
+        raise ValidationFailed(
+            f"device {device.gateway_id} is not a gateway (set its is_gateway first)", field="gateway_id"
+        )
 
 
 def check_unique_name(uow: UnitOfWork, tenant_id: str, name: str) -> None:
@@ -113,7 +117,11 @@ class DeviceService:
                 "device",
                 device.id,
                 tenant_id=owner,
-                details={"name": device.name, "profile_id": device.profile_id},
+                details={
+                    "name": device.name,
+                    "profile_id": device.profile_id,
+                    "is_gateway": device.is_gateway,
+                },
             )
             if self._broker is not None:
                 self._broker.devices_created([(device.id, token, device.disabled)])
@@ -134,6 +142,7 @@ class DeviceService:
         search: str | None = None,
         profile_id: str | None = None,
         asset_id: str | None = None,
+        gateway_id: str | None = None,
         ids: Collection[str] | None = None,
         offset: int = 0,
         limit: int = 100,
@@ -153,6 +162,7 @@ class DeviceService:
             "search": search,
             "profile_id": profile_id,
             "asset_id": asset_id,
+            "gateway_id": gateway_id,
             "ids": ids,
         }
         with self._uow() as uow:
@@ -160,7 +170,7 @@ class DeviceService:
             return DevicePage(items=items, total=uow.devices.count(scope, **filters))
 
     def update(self, principal: Principal, device_id: str, changes: Mapping[str, Any]) -> Device:
-        """Rename, relabel, move to another asset or profile, or disable and enable a device."""
+        """Rename, relabel, move to another asset or profile, make it a gateway or not, disable, enable."""
         require_role(principal, Role.TENANT_ADMIN, "changing devices")
         with self._uow() as uow:
             current = uow.devices.get(scope_of(principal), device_id)
@@ -168,6 +178,11 @@ class DeviceService:
             if device.name != current.name:
                 check_unique_name(uow, device.tenant_id, device.name)
             check_references(uow, device)
+            if current.is_gateway and not device.is_gateway and uow.devices.count(None, gateway_id=device_id):
+                raise Conflict(
+                    f"device {device_id} is the gateway of other devices; move or delete them first",
+                    field="is_gateway",
+                )
             uow.devices.update(device)
             changed = {k: getattr(device, k) for k in changes if k in DEVICE_FIELDS}
             action = "device.update"

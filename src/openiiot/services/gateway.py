@@ -7,9 +7,12 @@ gateway's message is acknowledged once every child part of it is committed. Conn
 child drive the child's connectivity (and the delivery of its queued commands); a child's answer to a
 command goes to the command service.
 
+Only a device flagged `is_gateway` may use the gateway topics; another device's gateway message is refused
+whole (logged, counted as `not_a_gateway`) and creates nothing, while its own telemetry is unaffected.
 A gateway may act only for its own children: a name that belongs to a direct device or to another
 gateway's child is refused (logged and counted as `not_a_child`) while the other children's data in the
-same message is kept. A name the tenant does not know yet is created as the gateway's child on first sight.
+same message is kept. A name the tenant does not know yet is created as the gateway's child on first sight,
+up to `max_children` children per gateway (`too_many_children` beyond).
 """
 
 from __future__ import annotations
@@ -24,14 +27,18 @@ import orjson
 
 from openiiot.domain.credentials import generate_token, hash_token, new_id
 from openiiot.domain.errors import Conflict, NotFound, Overloaded
-from openiiot.domain.model import Device, Principal, Role
+from openiiot.domain.model import AttributeScope, Device, Principal, Role
 from openiiot.services.audit import record
 from openiiot.services.commands import CommandService
 from openiiot.services.connectivity import ConnectivityService
 from openiiot.services.device_directory import DeviceDirectory, DeviceEntry
 from openiiot.services.gateway_payloads import (
+    AttributeRequest,
     GatewayPayloadError,
+    attribute_error,
+    attribute_response,
     parse_answer,
+    parse_attribute_request,
     parse_connect,
     parse_disconnect,
     split_by_child,
@@ -117,7 +124,9 @@ class GatewayRouter:
         commands: CommandService | None = None,
         broker: BrokerAccounts | None = None,
         max_payload_bytes: int,
+        max_children: int = 1000,
         on_child_connected: Callable[[str], None] | None = None,
+        respond: Callable[[str, bytes], None] | None = None,
     ) -> None:
         self._uow = uow
         self._directory = directory
@@ -128,7 +137,9 @@ class GatewayRouter:
         self._commands = commands
         self._broker = broker  # an external broker's device accounts: a child gets one like any device
         self._max_payload_bytes = max_payload_bytes
+        self._max_children = max_children
         self._on_child_connected = on_child_connected
+        self._respond = respond  # (gateway id, payload) -> published on its `gateway/attributes/response`
         self._lock = threading.Lock()
         self._children: dict[tuple[str, str], str] = {}  # (gateway id, child name) -> child id
         self._keys: dict[str, tuple[str, str]] = {}  # child id -> its key above, to forget it cheaply
@@ -146,6 +157,15 @@ class GatewayRouter:
         gateway = self._directory.resolve(message.device_id)
         if gateway is None or gateway.disabled:
             reason = RejectReason.UNKNOWN_DEVICE if gateway is None else RejectReason.DEVICE_DISABLED
+            self._finish(message, 0, Counter({reason.value: 1}), reason)
+            return
+        if not gateway.is_gateway:
+            # a device not flagged as a gateway creates nothing; its own topics are not affected
+            log.error(
+                "gateway message from a device that is not a gateway refused (set is_gateway on the device)",
+                extra={"device_id": message.device_id, "channel": message.channel.value},
+            )
+            reason = RejectReason.NOT_A_GATEWAY
             self._finish(message, 0, Counter({reason.value: 1}), reason)
             return
         try:
@@ -188,9 +208,31 @@ class GatewayRouter:
                     "a gateway answered a command its child does not have",
                     extra={"gateway_id": gateway_id, "child_id": child_id, "command_id": answer.command_id},
                 )
+        elif message.channel is Channel.GATEWAY_ATTRIBUTES_REQUEST:
+            self._attribute_request(
+                gateway, parse_attribute_request(message.payload, max_payload_bytes=limit)
+            )
         else:
             raise GatewayPayloadError(RejectReason.WRONG_SHAPE, f"unknown gateway channel {message.channel}")
         self._finish(message, 1, Counter(), None, gateway=True)
+
+    def _attribute_request(self, gateway: DeviceEntry, request: AttributeRequest) -> None:
+        """Answer with the child's current values of the keys asked for; a refused name gets an `error`."""
+        if self._respond is None:
+            log.warning(
+                "no publisher to answer a gateway's attribute request",
+                extra={"gateway_id": gateway.device_id},
+            )
+            return
+        try:
+            child_id = self.child(gateway, request.name, create=False)
+        except ChildRefused as exc:
+            self._respond(gateway.device_id, attribute_error(request, str(exc)))
+            raise
+        scope = AttributeScope.CLIENT if request.client else AttributeScope.SHARED
+        with self._uow() as uow:
+            values = {a.key: a.value for a in uow.attributes.list(child_id, scope) if a.key in request.keys}
+        self._respond(gateway.device_id, attribute_response(request, values))
 
     def _data(self, gateway: DeviceEntry, message: IngestMessage) -> None:
         gateway_id = message.device_id
@@ -272,6 +314,13 @@ class GatewayRouter:
         now_ms = self._clock.now_ms()
         token = generate_token()
         with self._uow() as uow:
+            children = uow.devices.count(gateway.tenant_id, gateway_id=gateway.device_id)
+            if children >= self._max_children:
+                raise ChildRefused(
+                    RejectReason.TOO_MANY_CHILDREN,
+                    f"gateway {gateway.device_id} already has {children} child devices, the most allowed "
+                    f"(OPENIIOT_GATEWAY_MAX_CHILDREN={self._max_children}); {name!r} was not created",
+                )
             profile_id = gateway.profile.id
             if profile_name is not None:
                 try:

@@ -49,6 +49,18 @@ class ChildAnswer:
     data: JsonValue
 
 
+@dataclass(frozen=True, slots=True)
+class AttributeRequest:
+    """`{"id": 1, "device": "Child A", "client": true, "key": "fw"}` (or `"keys": [...]`): read a child's
+    client (`client: true`) or shared attributes back. `single`: the `"key"` form, answered with `"value"`."""
+
+    request_id: int | str
+    name: str
+    client: bool
+    keys: tuple[str, ...]
+    single: bool
+
+
 @dataclass(slots=True)
 class ChildParts:
     """A multi-child message split by child: each good part's raw JSON, and the parts refused by name."""
@@ -118,6 +130,47 @@ def parse_answer(payload: bytes, *, max_payload_bytes: int) -> ChildAnswer:
     if "data" not in doc:
         raise GatewayPayloadError(RejectReason.WRONG_SHAPE, '"data" (the answer) is missing')
     return ChildAnswer(name, str(command_id), doc["data"])
+
+
+def parse_attribute_request(payload: bytes, *, max_payload_bytes: int) -> AttributeRequest:
+    """`{"id", "device", "client": bool, "key": k | "keys": [k, ...]}` from `gateway/attributes/request`
+    (ThingsBoard's gateway attribute request)."""
+    doc = _object(payload, max_payload_bytes)
+    request_id = doc.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, int | str) or request_id == "":
+        raise GatewayPayloadError(RejectReason.WRONG_SHAPE, '"id" must be the request\'s number or string')
+    name = _device_name(doc)
+    client = doc.get("client", False)
+    if not isinstance(client, bool):
+        raise GatewayPayloadError(
+            RejectReason.WRONG_SHAPE, '"client" must be true (client attributes) or false (shared)'
+        )
+    if ("key" in doc) == ("keys" in doc):
+        raise GatewayPayloadError(RejectReason.WRONG_SHAPE, 'give either "key" (one name) or "keys" (a list)')
+    single = "key" in doc
+    keys = [doc["key"]] if single else doc["keys"]
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
+        raise GatewayPayloadError(
+            RejectReason.WRONG_SHAPE, '"key" must be an attribute name, "keys" a non-empty list of them'
+        )
+    return AttributeRequest(request_id, name, client, tuple(keys), single)
+
+
+def attribute_response(request: AttributeRequest, values: dict[str, JsonValue]) -> bytes:
+    """The answer on `gateway/attributes/response`: `{"id", "device", "value"}` to the `"key"` form (no
+    `"value"` when the child has none), `{"id", "device", "values": {found keys}}` to the `"keys"` form."""
+    body: dict[str, Any] = {"id": request.request_id, "device": request.name}
+    if request.single:
+        if request.keys[0] in values:
+            body["value"] = values[request.keys[0]]
+    else:
+        body["values"] = {k: values[k] for k in request.keys if k in values}
+    return msgspec.json.encode(body)
+
+
+def attribute_error(request: AttributeRequest, why: str) -> bytes:
+    """The answer to a request the platform refused (a name that is not the gateway's child)."""
+    return msgspec.json.encode({"id": request.request_id, "device": request.name, "error": why})
 
 
 def child_request(name: str, command_id: str, request: bytes) -> bytes:

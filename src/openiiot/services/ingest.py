@@ -47,6 +47,7 @@ class Channel(StrEnum):
     GATEWAY_TELEMETRY = "gateway/telemetry"
     GATEWAY_ATTRIBUTES = "gateway/attributes"
     GATEWAY_RPC_RESPONSE = "gateway/rpc/response"
+    GATEWAY_ATTRIBUTES_REQUEST = "gateway/attributes/request"
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,8 @@ class RejectReason(StrEnum):
     INTERNAL_ERROR = "internal_error"
     BAD_DEVICE_NAME = "bad_device_name"  # a gateway named a child with an unusable name
     NOT_A_CHILD = "not_a_child"  # a gateway named a device that is not its child (decision 0013)
+    NOT_A_GATEWAY = "not_a_gateway"  # a device without the "is gateway" flag used the gateway topics
+    TOO_MANY_CHILDREN = "too_many_children"  # a new child would exceed OPENIIOT_GATEWAY_MAX_CHILDREN
 
 
 MAX_EXAMPLES: Final = 10  # rejected (field, reason) pairs kept per message to explain a 400 answer

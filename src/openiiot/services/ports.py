@@ -159,6 +159,7 @@ class DeviceRepository(Protocol):
         profile_id: str | None = None,
         search: str | None = None,
         ids: Collection[str] | None = None,
+        gateway_id: str | None = None,
         offset: int = 0,
         limit: int = 100,
     ) -> builtins.list[Device]: ...
@@ -170,6 +171,7 @@ class DeviceRepository(Protocol):
         profile_id: str | None = None,
         search: str | None = None,
         ids: Collection[str] | None = None,
+        gateway_id: str | None = None,
     ) -> int: ...
     def ids_of_tenant(self, tenant_id: str) -> builtins.list[str]: ...
     def placements(self, tenant_id: str | None) -> builtins.list[tuple[str, str, str | None, str | None]]: ...

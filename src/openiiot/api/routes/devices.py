@@ -29,6 +29,7 @@ def list_devices(
     search: Annotated[str | None, Query(max_length=200, description="Part of the name or label")] = None,
     profile_id: str | None = None,
     asset_id: str | None = None,
+    gateway_id: Annotated[str | None, Query(description="Only the children of this gateway")] = None,
     status: Annotated[
         Status | None,
         Query(description="Connectivity status: active, connected-inactive, disconnected or never-seen"),
@@ -47,6 +48,7 @@ def list_devices(
         search=search,
         profile_id=profile_id,
         asset_id=asset_id,
+        gateway_id=gateway_id,
         ids=ids,
         offset=offset,
         limit=limit,

@@ -19,6 +19,7 @@ class DeviceCreate(InputModel):
     label: str = Field("", max_length=NAME_MAX)
     asset_id: str | None = None
     gateway_id: str | None = None
+    is_gateway: bool = Field(False, description="May speak for child devices on the gateway topics")
 
 
 class DeviceUpdate(InputModel):
@@ -29,6 +30,7 @@ class DeviceUpdate(InputModel):
     profile_id: Annotated[str | None, NotNull] = None
     asset_id: str | None = None
     gateway_id: str | None = None
+    is_gateway: Annotated[bool | None, NotNull] = None
     disabled: Annotated[bool | None, NotNull] = None
 
 
@@ -42,6 +44,7 @@ class DevicePublic(PublicModel):
     profile_id: str
     asset_id: str | None
     gateway_id: str | None
+    is_gateway: bool
     disabled: bool
     created_ms: int
 

@@ -106,7 +106,14 @@ def device_acls(device_id: str) -> list[dict[str, Any]]:
         # as a gateway, for its own child devices (the platform refuses names that are not its children)
         *(
             {"acltype": "publishClientSend", "topic": f"{base}/gateway/{leaf}", "allow": True}
-            for leaf in ("connect", "disconnect", "telemetry", "attributes", "rpc/response")
+            for leaf in (
+                "connect",
+                "disconnect",
+                "telemetry",
+                "attributes",
+                "rpc/response",
+                "attributes/request",
+            )
         ),
         {"acltype": "subscribePattern", "topic": f"{base}/#", "allow": True},
         {"acltype": "publishClientReceive", "topic": f"{base}/#", "allow": True},

@@ -32,6 +32,8 @@ class TopicKind(StrEnum):
     GATEWAY_RPC_REQUEST = "gateway/rpc/request"  # platform -> gateway, a child's command
     GATEWAY_RPC_RESPONSE = "gateway/rpc/response"  # gateway -> platform, a child's answer
     GATEWAY_SHARED_ATTRIBUTES = "gateway/attributes/shared"  # platform -> gateway, a child's shared set
+    GATEWAY_ATTRIBUTES_REQUEST = "gateway/attributes/request"  # gateway -> platform, read a child's values
+    GATEWAY_ATTRIBUTES_RESPONSE = "gateway/attributes/response"  # platform -> gateway, the values read
 
 
 #: what a device may publish: its own data, its answers, and (as a gateway) its children's
@@ -45,6 +47,7 @@ DEVICE_PUBLISHES = frozenset(
         TopicKind.GATEWAY_TELEMETRY,
         TopicKind.GATEWAY_ATTRIBUTES,
         TopicKind.GATEWAY_RPC_RESPONSE,
+        TopicKind.GATEWAY_ATTRIBUTES_REQUEST,
     }
 )
 #: the topic kinds that carry an id (command id) as their last level

@@ -308,11 +308,15 @@ class MemoryDeviceRepository(MemoryRepository):
         profile_id: str | None = None,
         search: str | None = None,
         ids: Collection[str] | None = None,
+        gateway_id: str | None = None,
         offset: int = 0,
         limit: int = 100,
     ) -> list[Device]:
-        """Devices in the scope ordered by name; `search` matches name or label, ignoring case."""
-        return page(self._matching(tenant_id, asset_id, profile_id, search, ids), by_name, offset, limit)
+        """Devices in the scope ordered by name; `search` matches name or label, ignoring case; `gateway_id`
+        keeps that gateway's children."""
+        return page(
+            self._matching(tenant_id, asset_id, profile_id, search, ids, gateway_id), by_name, offset, limit
+        )
 
     def count(
         self,
@@ -322,9 +326,10 @@ class MemoryDeviceRepository(MemoryRepository):
         profile_id: str | None = None,
         search: str | None = None,
         ids: Collection[str] | None = None,
+        gateway_id: str | None = None,
     ) -> int:
         """How many devices of the scope match the filters."""
-        return sum(1 for _ in self._matching(tenant_id, asset_id, profile_id, search, ids))
+        return sum(1 for _ in self._matching(tenant_id, asset_id, profile_id, search, ids, gateway_id))
 
     def _matching(
         self,
@@ -333,6 +338,7 @@ class MemoryDeviceRepository(MemoryRepository):
         profile_id: str | None,
         search: str | None,
         ids: Collection[str] | None,
+        gateway_id: str | None = None,
     ) -> Iterator[Device]:
         needle = (search or "").lower()
         wanted = None if ids is None else set(ids)
@@ -344,6 +350,7 @@ class MemoryDeviceRepository(MemoryRepository):
             and (profile_id is None or d.profile_id == profile_id)
             and (needle in d.name.lower() or needle in d.label.lower())
             and (wanted is None or d.id in wanted)
+            and (gateway_id is None or d.gateway_id == gateway_id)
         )
 
     def ids_of_tenant(self, tenant_id: str) -> builtins.list[str]:

@@ -144,12 +144,14 @@ class SqlDeviceRepository(SqlRepository):
         profile_id: str | None = None,
         search: str | None = None,
         ids: Collection[str] | None = None,
+        gateway_id: str | None = None,
         offset: int = 0,
         limit: int = 100,
     ) -> list[Device]:
-        """Devices in the scope ordered by name; `search` matches name or label, ignoring case."""
+        """Devices in the scope ordered by name; `search` matches name or label, ignoring case; `gateway_id`
+        keeps that gateway's children."""
         stmt = select(DeviceRow).order_by(DeviceRow.name, DeviceRow.id)
-        stmt = self._filtered(stmt, tenant_id, asset_id, profile_id, search, ids)
+        stmt = self._filtered(stmt, tenant_id, asset_id, profile_id, search, ids, gateway_id)
         return [from_row(Device, r) for r in self._page(stmt, offset, limit)]
 
     def count(
@@ -160,10 +162,11 @@ class SqlDeviceRepository(SqlRepository):
         profile_id: str | None = None,
         search: str | None = None,
         ids: Collection[str] | None = None,
+        gateway_id: str | None = None,
     ) -> int:
         """How many devices of the scope match the filters."""
         stmt = select(func.count()).select_from(DeviceRow)
-        stmt = self._filtered(stmt, tenant_id, asset_id, profile_id, search, ids)
+        stmt = self._filtered(stmt, tenant_id, asset_id, profile_id, search, ids, gateway_id)
         return int(self._session.scalar(stmt) or 0)
 
     def _filtered(
@@ -174,6 +177,7 @@ class SqlDeviceRepository(SqlRepository):
         profile_id: str | None,
         search: str | None,
         ids: Collection[str] | None,
+        gateway_id: str | None = None,
     ) -> Select[Any]:
         if tenant_id is not None:
             stmt = stmt.where(DeviceRow.tenant_id == tenant_id)
@@ -190,6 +194,8 @@ class SqlDeviceRepository(SqlRepository):
             )
         if ids is not None:
             stmt = stmt.where(DeviceRow.id.in_(self._id_set(ids)))
+        if gateway_id is not None:
+            stmt = stmt.where(DeviceRow.gateway_id == gateway_id)
         return stmt
 
     def _id_set(self, ids: Collection[str]) -> Any:
