@@ -1,8 +1,10 @@
-"""A gateway speaking for its child devices through the real embedded broker (ThingsBoard's gateway API
-under the gateway's own topics): children created on first sight, several children's telemetry in one
-message, a name that is not the gateway's child refused alone, child connectivity following its own
-connect/disconnect and falling with the gateway's session, commands routed through the gateway, and a
-command answer counting as activity."""
+"""A gateway speaking for its child devices through a real broker on both stacks (ThingsBoard's gateway API
+under the gateway's own topics): only a device flagged as a gateway may, children created on first sight up
+to the limit, several children's telemetry in one message, a name that is not the gateway's child refused
+alone, child connectivity following its own connect/disconnect and falling with the gateway's session,
+commands routed through the gateway, attributes read back, and a command answer counting as activity.
+On the production stack (Mosquitto with dynamic security) the broker lets the gateway publish its gateway
+topics and each child gets a broker client of its own, so `openiiot broker sync` has nothing to repair."""
 
 from __future__ import annotations
 
@@ -19,11 +21,13 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from tests.integration.stack_fixtures import Stack
+from typer.testing import CliRunner
 
 from openiiot.api.app import create_app
 from openiiot.bootstrap import Platform, build_platform
-from openiiot.settings import load_settings
-from openiiot.sim.mqtt_pool import free_tcp_port
+from openiiot.cli.app import app as cli_app
+from openiiot.connectivity.mqtt.dynsec import DynsecClient, parse_broker_url
 
 pytestmark = pytest.mark.integration
 PASSWORD = "platform-test-password"
@@ -34,9 +38,12 @@ SETPOINT = {
 }
 
 
+MAX_CHILDREN = 3  # OPENIIOT_GATEWAY_MAX_CHILDREN of these platforms
+
+
 @pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
-    settings = load_settings(data_dir=tmp_path, http_port=free_tcp_port(), mqtt_port=free_tcp_port())
+def platform(tmp_path: Path, stack: Stack) -> Iterator[Platform]:
+    settings = stack.platform_settings(tmp_path, gateway_max_children=MAX_CHILDREN)
     built = build_platform(settings)
     built.start()
     built.services.auth.ensure_admin("admin", PASSWORD)
@@ -65,7 +72,7 @@ class Plant:
         assert r.status_code == 200, r.text
         return r.json()
 
-    async def device(self, name: str, profile: str, **extra: str) -> None:
+    async def device(self, name: str, profile: str, **extra: str | bool) -> None:
         body = await self.post(
             "/api/v1/devices",
             {"tenant_id": self.ids["tenant"], "name": name, "profile_id": self.ids[profile], **extra},
@@ -118,8 +125,8 @@ async def plant(platform: Platform) -> AsyncIterator[Plant]:
                 "/api/v1/device-profiles", {"tenant_id": p.ids["tenant"], "name": name, **body}
             )
             p.ids[name] = created["id"]
-        await p.device("GW-1", "edge-gateway", asset_id=p.ids["asset"])
-        await p.device("GW-2", "edge-gateway")
+        await p.device("GW-1", "edge-gateway", asset_id=p.ids["asset"], is_gateway=True)
+        await p.device("GW-2", "edge-gateway", is_gateway=True)
         await p.device("Direct-1", "compressor")
         await p.device("Other child", "compressor", gateway_id=p.ids["GW-2"])
         yield p
@@ -134,6 +141,7 @@ class Gateway:
         self.sent = 0
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.shared: list[dict[str, Any]] = []
+        self.attribute_answers: list[dict[str, Any]] = []
         self.subscribed = False
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"gw-{self.id}")
         self.client.username_pw_set(self.id, plant.tokens[name])
@@ -141,6 +149,7 @@ class Gateway:
             [
                 (f"v1/devices/{self.id}/gateway/rpc/request/+", 1),
                 (f"v1/devices/{self.id}/gateway/attributes/shared", 1),
+                (f"v1/devices/{self.id}/gateway/attributes/response", 1),
             ]
         )
         self.client.on_subscribe = lambda *_: setattr(self, "subscribed", True)
@@ -175,6 +184,9 @@ class Gateway:
         request = json.loads(msg.payload)
         if msg.topic.endswith("/gateway/attributes/shared"):
             self.shared.append(request)
+            return
+        if msg.topic.endswith("/gateway/attributes/response"):
+            self.attribute_answers.append(request)
             return
         self.requests.append((msg.topic, request))
         if self.answer:
@@ -321,7 +333,7 @@ async def test_child_connectivity_follows_its_gateway_reports_and_falls_with_the
 
 
 async def test_a_childs_command_goes_through_its_gateway_and_the_answer_counts_as_activity(
-    plant: Plant, gateway: Gateway
+    plant: Plant, gateway: Gateway, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gateway.send("connect", {"device": "Compressor A", "type": "compressor"})
     child = await plant.by_name("Compressor A")
@@ -338,6 +350,7 @@ async def test_a_childs_command_goes_through_its_gateway_and_the_answer_counts_a
         return body if body["state"] == "SUCCEEDED" else None
 
     done = await eventually(succeeded, "the command to succeed")
+    # an answer shows the request was delivered, on either broker
     assert [h["state"] for h in done["history"]] == ["QUEUED", "SENT", "DELIVERED", "SUCCEEDED"]
     assert done["result"] == {"applied": {"setpoint_bar": 6.8}}
     assert gateway.requests == [
@@ -355,6 +368,28 @@ async def test_a_childs_command_goes_through_its_gateway_and_the_answer_counts_a
     ]
     # no telemetry at all: the answer alone shows the child is alive
     assert (await plant.connectivity(child["id"]))["status"] == "active"
+    if stack.production:
+        assert_child_has_a_broker_client(plant.platform, child["id"], monkeypatch)
+
+
+def assert_child_has_a_broker_client(
+    platform: Platform, child_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Mosquitto a child has a broker client like any device: nothing for `broker sync` to repair."""
+    url = platform.settings.mqtt_url
+    assert url is not None
+    admin = DynsecClient(parse_broker_url(url))
+    admin.connect()
+    try:
+        assert child_id in {c["username"] for c in admin.list_all("listClients", "clients")}
+    finally:
+        admin.close()
+    monkeypatch.setenv("OPENIIOT_DATA_DIR", str(platform.settings.data_dir))
+    monkeypatch.setenv("OPENIIOT_MQTT_URL", url)
+    monkeypatch.setenv("OPENIIOT_DATABASE_URL", str(platform.settings.database_url))
+    result = CliRunner().invoke(cli_app, ["broker", "sync", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "rotate:" not in result.output and "repaired:" not in result.output
 
 
 async def test_a_direct_devices_command_answer_counts_as_activity(plant: Plant) -> None:
@@ -408,3 +443,74 @@ async def test_a_childs_shared_attributes_reach_it_through_its_gateway(
 
 async def _shared(gateway: Gateway, count: int) -> bool:
     return len(gateway.shared) >= count
+
+
+async def test_a_device_that_is_not_a_gateway_creates_nothing_and_keeps_its_own_data(
+    plant: Plant, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="openiiot.services.gateway")
+    direct = Gateway(plant, "Direct-1")  # the broker lets it publish there; the platform refuses it
+    try:
+        direct.send("connect", {"device": "Sneaky"})
+        direct.send("telemetry", {"Sneaky": {"pressure_bar": 1.0}})
+        client = direct.client
+        client.publish(
+            f"v1/devices/{direct.id}/telemetry", json.dumps({"pressure_bar": 7.4}), qos=1
+        ).wait_for_publish(10)
+        assert await eventually(
+            lambda: _latest_is(plant, direct.id, {"pressure_bar": 7.4}), "its own telemetry"
+        )
+    finally:
+        direct.stop()
+    assert await plant.by_name("Sneaky") is None
+    assert rejects(plant.platform, "not_a_gateway") == 2
+    assert "is not a gateway" in caplog.text
+
+    # made a gateway through the API (audited), the same device may now speak for children
+    r = await plant.api.put(f"/api/v1/devices/{direct.id}", json={"is_gateway": True})
+    assert r.status_code == 200 and r.json()["is_gateway"] is True, r.text
+    audit = (await plant.get(f"/api/v1/audit?object_id={direct.id}&action=device.update"))["items"]
+    assert [e["details"] for e in audit] == [{"is_gateway": True}]
+
+
+async def test_a_gateway_creates_at_most_the_allowed_number_of_children(
+    plant: Plant, gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="openiiot.services.gateway")
+    names = [f"Meter {i}" for i in range(MAX_CHILDREN + 1)]
+    gateway.send("telemetry", {name: {"energy_kwh": float(i)} for i, name in enumerate(names)})
+    children = (await plant.get(f"/api/v1/devices?gateway_id={gateway.id}"))["items"]
+    assert sorted(d["name"] for d in children) == names[:MAX_CHILDREN]
+    assert rejects(plant.platform, "too_many_children") == 1
+    assert f"OPENIIOT_GATEWAY_MAX_CHILDREN={MAX_CHILDREN}" in caplog.text
+    gateway.send("telemetry", {names[0]: {"energy_kwh": 10.0}})  # the children it has still report
+    assert await plant.latest(children[0]["id"]) == {"energy_kwh": 10.0}
+
+
+async def test_a_gateway_reads_its_childs_attributes_back(plant: Plant, gateway: Gateway) -> None:
+    gateway.send("attributes", {"Compressor A": {"firmware": "2.4.1", "serial": "SC-1"}})
+    child = await plant.by_name("Compressor A")
+    assert child is not None
+    r = await plant.api.put(f"/api/v1/devices/{child['id']}/attributes/shared", json={"setpoint_bar": 6.8})
+    assert r.status_code == 200, r.text
+
+    gateway.send("attributes/request", {"id": 1, "device": "Compressor A", "client": True, "key": "firmware"})
+    gateway.send(
+        "attributes/request",
+        {"id": 2, "device": "Compressor A", "client": False, "keys": ["setpoint_bar", "unknown"]},
+    )
+    gateway.send("attributes/request", {"id": 3, "device": "Direct-1", "client": True, "key": "firmware"})
+    await eventually(lambda: _answers(gateway, 3), "the three answers")
+    by_id = {answer["id"]: answer for answer in gateway.attribute_answers}
+    assert by_id[1] == {"id": 1, "device": "Compressor A", "value": "2.4.1"}
+    assert by_id[2] == {"id": 2, "device": "Compressor A", "values": {"setpoint_bar": 6.8}}
+    assert by_id[3]["device"] == "Direct-1" and "is a direct device" in by_id[3]["error"]
+    assert rejects(plant.platform, "not_a_child") == 1
+
+
+async def _answers(gateway: Gateway, count: int) -> bool:
+    return len(gateway.attribute_answers) >= count
+
+
+async def _latest_is(plant: Plant, device_id: str, values: dict[str, Any]) -> bool:
+    return await plant.latest(device_id) == values

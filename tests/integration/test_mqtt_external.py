@@ -266,7 +266,14 @@ async def test_broker_sync_repairs_drift_made_by_hand(
             ("publishClientSend", f"v1/devices/{a_id}/rpc/response/+"),
             *(
                 ("publishClientSend", f"v1/devices/{a_id}/gateway/{leaf}")
-                for leaf in ("connect", "disconnect", "telemetry", "attributes", "rpc/response")
+                for leaf in (
+                    "connect",
+                    "disconnect",
+                    "telemetry",
+                    "attributes",
+                    "rpc/response",
+                    "attributes/request",
+                )
             ),
             ("subscribePattern", f"v1/devices/{a_id}/#"),
             ("publishClientReceive", f"v1/devices/{a_id}/#"),

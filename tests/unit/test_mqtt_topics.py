@@ -28,6 +28,7 @@ GATEWAY_UPLINK = (
     TopicKind.GATEWAY_TELEMETRY,
     TopicKind.GATEWAY_ATTRIBUTES,
     TopicKind.GATEWAY_RPC_RESPONSE,
+    TopicKind.GATEWAY_ATTRIBUTES_REQUEST,
 )
 ids = st.text(
     alphabet=st.characters(blacklist_characters="/+#\0", blacklist_categories=("Cs",)),
@@ -120,6 +121,7 @@ def test_a_gateway_publishes_for_its_children_only_under_its_own_id() -> None:
         assert not device_may_publish("gw", gateway_topic("other", kind))
     assert not device_may_publish("gw", gateway_rpc_request_topic("gw", "42"))  # platform → gateway only
     assert not device_may_publish("gw", gateway_topic("gw", TopicKind.GATEWAY_SHARED_ATTRIBUTES))
+    assert not device_may_publish("gw", gateway_topic("gw", TopicKind.GATEWAY_ATTRIBUTES_RESPONSE))
     with pytest.raises(ValueError, match="not a gateway topic"):
         gateway_topic("gw", TopicKind.TELEMETRY)
 
