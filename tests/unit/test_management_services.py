@@ -370,6 +370,17 @@ def test_csv_creates_valid_rows_and_reports_the_others(h: Harness, a: TenantWorl
     assert token_matches(report.created[0].access_token, _token_hash(h, created.id))
 
 
+def test_csv_marks_gateways_in_an_optional_column(h: Harness, a: TenantWorld) -> None:
+    admin = principal(Role.TENANT_ADMIN, a.tenant_id)
+    csv_bytes = (
+        b"name,profile,gateway\nedge-1,air compressor,yes\nac-9,air compressor,\nac-10,air compressor,maybe\n"
+    )
+    report = h.services.provisioning.provision_csv(admin, csv_bytes)
+    flags = {c.name: h.services.devices.get(admin, c.device_id).is_gateway for c in report.created}
+    assert flags == {"edge-1": True, "ac-9": False}
+    assert [(e.row, e.field) for e in report.errors] == [(4, "gateway")]
+
+
 @pytest.mark.parametrize(
     ("data", "field"),
     [

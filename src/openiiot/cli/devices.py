@@ -29,7 +29,7 @@ def _login(client: httpx.Client, username: str, password: str) -> str:
 @app.command()
 def provision(
     csv_file: Path = typer.Option(
-        ..., "--csv", exists=True, readable=True, help="CSV: name,profile[,label,asset]"
+        ..., "--csv", exists=True, readable=True, help="CSV: name,profile[,label,asset,gateway]"
     ),
     tenant_id: str | None = typer.Option(None, help="Tenant to create the devices in (platform admins)"),
     out: Path | None = typer.Option(None, help="Write device_id,name,access_token of created devices here"),

@@ -1,4 +1,5 @@
-"""Bulk device provisioning from CSV (`name,profile,label,asset`): valid rows are created, others reported.
+"""Bulk device provisioning from CSV (`name,profile,label,asset,gateway`): valid rows are created, others
+reported. `gateway` (optional) is `true`/`yes`/`1` for a device that speaks for child devices.
 
 Rows are numbered as a spreadsheet shows them: the header is row 1, the first device row 2.
 """
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 MAX_ROWS = 10_000
 MAX_FILE_BYTES = 2 * 1024 * 1024  # 10,000 rows of generous width
 REQUIRED_COLUMNS = ("name", "profile")
-OPTIONAL_COLUMNS = ("label", "asset")
+OPTIONAL_COLUMNS = ("label", "asset", "gateway")
+_FLAG = {"": False, "false": False, "no": False, "0": False, "true": True, "yes": True, "1": True}
 MAX_NAME_CHARS = 200
 _PAGE = 1000
 T = TypeVar("T")
@@ -215,6 +217,9 @@ class ProvisioningService:
             raise _RowRejectedError("profile", "missing profile")
         profile_id = lookups.profile(cells["profile"])
         asset_id = lookups.asset(cells["asset"]) if cells.get("asset") else None
+        is_gateway = _FLAG.get(cells.get("gateway", "").lower())
+        if is_gateway is None:
+            raise _RowRejectedError("gateway", "gateway must be true or false (or empty)")
         if name in seen:
             raise _RowRejectedError("name", f"duplicate name {name!r} (earlier in the file)")
         try:
@@ -232,6 +237,7 @@ class ProvisioningService:
                 asset_id=asset_id,
                 label=cells.get("label", ""),
                 created_ms=now_ms,
+                is_gateway=is_gateway,
             )
         except ValidationFailed as exc:
             raise _RowRejectedError(exc.field or "name", str(exc)) from exc

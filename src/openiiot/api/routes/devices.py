@@ -69,7 +69,9 @@ def create_device(body: DeviceCreate, principal: PrincipalDep, services: Service
 
 @router.post("/bulk", response_model=BulkReport)
 def provision_devices(
-    file: Annotated[UploadFile, File(description="CSV with the columns name,profile,label,asset (UTF-8)")],
+    file: Annotated[
+        UploadFile, File(description="CSV with the columns name,profile,label,asset,gateway (UTF-8)")
+    ],
     principal: PrincipalDep,
     services: ServicesDep,
     tenant_id: Annotated[str | None, Query(description="Target tenant (platform admins only)")] = None,
