@@ -21,6 +21,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from tests.integration.api_fixtures import assert_problem
 from tests.integration.stack_fixtures import Stack
 from typer.testing import CliRunner
 
@@ -471,6 +472,15 @@ async def test_a_device_that_is_not_a_gateway_creates_nothing_and_keeps_its_own_
     assert r.status_code == 200 and r.json()["is_gateway"] is True, r.text
     audit = (await plant.get(f"/api/v1/audit?object_id={direct.id}&action=device.update"))["items"]
     assert [e["details"] for e in audit] == [{"is_gateway": True}]
+    # a child's gateway must be a gateway; a gateway with children keeps the flag
+    body = {"tenant_id": plant.ids["tenant"], "name": "Orphan", "profile_id": plant.ids["compressor"]}
+    plain = await plant.post("/api/v1/devices", body)
+    r = await plant.api.post(
+        "/api/v1/devices", json={**body, "name": "Orphan child", "gateway_id": plain["device"]["id"]}
+    )
+    assert_problem(r, 422, "gateway_id")
+    r = await plant.api.put(f"/api/v1/devices/{plant.ids['GW-2']}", json={"is_gateway": False})
+    assert_problem(r, 409, "is_gateway")
 
 
 async def test_a_gateway_creates_at_most_the_allowed_number_of_children(
