@@ -32,6 +32,7 @@ from openiiot.services.audit import record
 from openiiot.services.commands import CommandService
 from openiiot.services.connectivity import ConnectivityService
 from openiiot.services.device_directory import DeviceDirectory, DeviceEntry
+from openiiot.services.gateway_outcome import GatewayOutcome
 from openiiot.services.gateway_payloads import (
     AttributeRequest,
     GatewayPayloadError,
@@ -60,53 +61,6 @@ class ChildRefused(Exception):
     def __init__(self, reason: RejectReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-class _Outcome:
-    """Adds up the outcomes of a gateway message's child parts; reports once, when the last one is in."""
-
-    def __init__(self, message: IngestMessage, rejected: Counter[str], on_all: Callable[[], None]) -> None:
-        self._message = message
-        self._lock = threading.Lock()
-        self._waiting = 0
-        self._sealed = False  # every part is submitted
-        self._abandoned = False  # a part could not be submitted: the whole message stays unacknowledged
-        self._accepted = 0
-        self._rejected = rejected
-        self._examples: list[tuple[str, str]] = []
-        self._on_all = on_all
-
-    def expect(self) -> None:
-        with self._lock:
-            self._waiting += 1
-
-    def part_done(self, outcome: IngestOutcome) -> None:
-        with self._lock:
-            self._waiting -= 1
-            self._accepted += outcome.accepted
-            self._rejected.update(outcome.rejected)
-            self._examples.extend(outcome.examples)
-            last = self._sealed and self._waiting == 0 and not self._abandoned
-        if last:
-            self._report()
-
-    def seal(self) -> None:
-        with self._lock:
-            self._sealed = True
-            last = self._waiting == 0 and not self._abandoned
-        if last:
-            self._report()
-
-    def abandon(self) -> None:
-        with self._lock:
-            self._abandoned = True
-
-    def _report(self) -> None:
-        self._on_all()
-        if self._message.on_done is not None:
-            self._message.on_done(
-                IngestOutcome(self._accepted, dict(self._rejected), None, tuple(self._examples[:10]))
-            )
 
 
 class GatewayRouter:
@@ -254,7 +208,7 @@ class GatewayRouter:
                 self._child_connected(gateway_id, child_id, name, message.received_ms, "data via the gateway")
             parts.append((child_id, part))
         own = dict(rejected)  # the gateway-level refusals, counted here; the parts' are counted by ingest
-        outcome = _Outcome(message, rejected, lambda: self._gateway_active(message))
+        outcome = GatewayOutcome(message, rejected, lambda: self._gateway_active(message))
         try:
             for child_id, part in parts:
                 outcome.expect()
