@@ -31,11 +31,44 @@ def load_sections() -> list[object]:
     return modules
 
 
+def _sections(text: str) -> list[str]:
+    """The text cut before each line that starts a section (``## ``); the first piece is the preamble."""
+    pieces, current = [], []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## ") and current:
+            pieces.append("".join(current))
+            current = []
+        current.append(line)
+    pieces.append("".join(current))
+    return pieces
+
+
+def splice(old: str, fresh: list[str]) -> list[str] | None:
+    """The sections of ``old`` with those of the same title replaced by ``fresh`` (for ``--only``), in the
+    old order; a fresh section with a new title goes at the end. None when ``old`` has no sections."""
+    pieces = _sections(old)
+    if len(pieces) < 2:
+        return None
+    title = {p.split("\n", 1)[0]: i for i, p in enumerate(pieces) if p.startswith("## ")}
+    out = [p.rstrip("\n") + "\n" for p in pieces]
+    for part in fresh:
+        i = title.get(part.split("\n", 1)[0])
+        if i is None:
+            out.append(part)
+        else:
+            out[i] = part
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS, help="the shared datasets folder")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "evaluation.md")
-    parser.add_argument("--only", default="", help="run only sections whose module name contains this")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="run only sections whose module name contains this; the others are kept from --out",
+    )
     args = parser.parse_args()
     parts = [
         "# Evaluation\n",
@@ -56,6 +89,8 @@ def main() -> int:
         took = time.perf_counter() - started
         parts.append(f"## {module.TITLE}\n\n{body.strip()}\n\n_Section `{name}` ran in {took:.1f} s._\n")  # type: ignore[attr-defined]
         print(f"{name}: {took:.1f} s{' FAILED' if failed else ''}", file=sys.stderr)
+    if args.only and args.out.exists():  # keep the sections that did not run
+        parts = splice(args.out.read_text(encoding="utf-8"), parts[2:]) or parts
     args.out.write_text("\n".join(parts), encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 1 if failed else 0
