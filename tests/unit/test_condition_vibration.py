@@ -6,11 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from scipy import signal
 
 from openiiot.analytics.condition import bearing, iso
 from openiiot.analytics.condition.features import (
     band_energies,
     band_kurtosis,
+    cepstral_prewhiten,
     envelope_spectrum,
     kurtogram,
     kurtogram_bands,
@@ -185,3 +187,72 @@ def test_band_kurtosis_tells_impacts_from_noise() -> None:
         len(bands) == 2 + 4 + 6 + 8 + 12
     )  # levels 1, 2, 2.6, 3, 3.6 (level 4's 375 Hz bands are too narrow)
     assert all(hi - lo >= 400 and 0 <= lo < hi <= fs / 2 for _, lo, hi in bands)
+
+
+def _masked(x: np.ndarray, fs: float, scale: float) -> np.ndarray:
+    """``x`` plus strong random vibration below 500 Hz (``scale`` x the impacts' noise level), as from a
+    gearbox or the process, which swamps the full-band envelope."""
+    low = signal.sosfilt(
+        signal.butter(4, 500 / (fs / 2), output="sos"), np.random.default_rng(8).normal(size=x.size)
+    )
+    return x + scale * 0.3 * low / low.std()
+
+
+@pytest.mark.parametrize("family", ["BPFO", "BPFI", "2xBSF"])
+def test_cepstral_prewhitening_finds_each_defect_frequency_under_strong_low_frequency_vibration(
+    family: str,
+) -> None:
+    fs, seconds = 12_000.0, 4.0
+    f = bearing.defect_frequencies(bearing.BEARINGS["6205"], 1797)
+    targets = {"BPFO": f.bpfo, "BPFI": f.bpfi, "2xBSF": 2 * f.bsf}
+    rate = targets[family]
+    times = np.arange(0, seconds, 1 / rate)
+    # Inner-race impacts are modulated at shaft speed, a ball's at the cage speed; outer-race ones are not.
+    mod = {"BPFO": 0.0, "BPFI": f.shaft_hz, "2xBSF": f.ftf}[family]
+    gain = 0.6 + 0.4 * np.cos(2 * math.pi * mod * times)
+    x = _masked(_impacts(fs, rate, seconds, gain), fs, 20.0)
+    raw = bearing.match_defect_peaks(*envelope_spectrum(x, fs, (0, fs / 2), max_freq=600)[:2], targets)
+    assert not any(m.detected for m in raw)  # the full-band envelope of the raw signal shows nothing
+    white = cepstral_prewhiten(x)
+    fr, amp, band = envelope_spectrum(white, fs, (0, fs / 2), max_freq=600)
+    assert band == (0, fs / 2)
+    matches = bearing.match_defect_peaks(fr, amp, targets, tolerance=0.01)
+    assert matches[0].name == family and matches[0].detected, matches
+    # Within 1 % (the search tolerance): impacts on the sample grid smear the line over a few bins.
+    assert abs(matches[0].found_hz - rate) < 0.01 * rate
+    assert not any(m.detected for m in matches[1:])
+
+
+def test_cepstral_prewhitening_flattens_the_amplitude_spectrum_and_keeps_the_impact_times() -> None:
+    fs = 12_000.0
+    f = bearing.defect_frequencies(bearing.BEARINGS["6205"], 1797)
+    x = _impacts(fs, f.bpfo, 2.0) + 5.0 * np.sin(2 * math.pi * 1000 * np.arange(int(2 * fs)) / fs)
+    white = cepstral_prewhiten(x)
+    assert white.shape == x.shape and abs(white.mean()) < 1e-9
+    mag = np.abs(np.fft.rfft(white))[1:]
+    assert mag.std() / mag.mean() < 1e-9  # only the zero quefrency is left: a flat amplitude spectrum
+    # The phase is kept, so each impact still stands out at its own time: the 1 kHz tone is gone from the
+    # spectrum but the largest sample of the whitened signal falls within 2 ms of an impact.
+    impacts = np.round(np.arange(0, 2.0, 1 / f.bpfo) * fs).astype(int)
+    peak = int(np.argmax(np.abs(white)))
+    assert np.min(np.abs(impacts - peak)) < 0.002 * fs
+    fr, amp, _ = envelope_spectrum(white, fs, (0, fs / 2), max_freq=600)
+    assert abs(bearing.line_at(fr, amp, f.bpfo).found_hz - f.bpfo) < 0.5  # type: ignore[union-attr]
+
+
+def test_cepstral_prewhitening_refuses_what_cannot_be_whitened() -> None:
+    with pytest.raises(ValueError, match="constant"):
+        cepstral_prewhiten(np.full(1000, 2.5))
+    with pytest.raises(ValueError, match="NaN"):
+        cepstral_prewhiten(np.array([0.0, 1.0, np.nan] * 10))
+
+
+def test_full_band_envelope_spectrum_is_unfiltered_and_the_plain_envelope_is_available() -> None:
+    fs = 12_000.0
+    x = _impacts(fs, 107.4, 1.0)
+    _, amp, _ = envelope_spectrum(x, fs, (0, fs / 2))
+    _, direct = spectrum(np.abs(signal.hilbert(x - x.mean())) ** 2, fs)
+    assert np.allclose(amp, direct)
+    _, plain, _ = envelope_spectrum(x, fs, (0, fs / 2), squared=False)
+    _, direct = spectrum(np.abs(signal.hilbert(x - x.mean())), fs)
+    assert np.allclose(plain, direct)

@@ -110,3 +110,23 @@ def test_cmapss_exponential_model_from_the_onset_beats_the_naive_fit() -> None:
     est = np.array([model.predict(hm.hi(r)) for r in test])
     assert rul.rmse(est, truth) < 30.0
     assert abs(float(np.mean(est - truth))) < 15.0
+
+
+def test_cwru_cepstral_prewhitening_names_no_wrong_fault_and_misses_only_the_7_mil_ball_record() -> None:
+    folder = _need("cwru-bearing-0hp")
+    comparisons = {c.file: c for c in (ev.compare_methods(p) for p in sorted(folder.glob("1797_*.npz")))}
+    assert len(comparisons) == 7
+    for c in comparisons.values():
+        cpw = c.by_method["cpw"]
+        assert cpw.band_hz == (0.0, ev.CWRU_FS / 2)  # the full band: no band choice
+        if c.file != "1797_B_7_DE12":
+            assert cpw.named == c.truth, (c.file, cpw.matches[:2])
+    b7 = comparisons["1797_B_7_DE12"]
+    assert b7.by_method["kurtogram"].named == "outer race"
+    assert b7.by_method["cpw"].named == "normal"  # whitening removes the outer-race line, finds no ball
+    bpfo = next(m for m in b7.by_method["cpw"].matches if m.name == "BPFO")
+    assert bpfo.harmonics_found <= 1
+    # The healthy record's name holds over more settings of the rule with CPW than with the kurtogram band.
+    normal = comparisons["1797_Normal"].grid
+    assert normal["cpw"]["normal"] > normal["kurtogram"]["normal"]
+    assert sum(normal["cpw"].values()) == 27

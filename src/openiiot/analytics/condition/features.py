@@ -210,6 +210,8 @@ def kurtogram(
 def _band_envelope(a: NDArray[np.float64], fs: float, lo: float, hi: float) -> NDArray[np.complex128]:
     nyq = fs / 2
     lo_n, hi_n = lo / nyq, hi / nyq
+    if lo_n <= 0.001 and hi_n >= 0.999:  # the full band: no filter
+        return np.asarray(signal.hilbert(a), dtype=np.complex128)
     if lo_n <= 0.001:
         sos = signal.butter(4, min(hi_n, 0.999), btype="lowpass", output="sos")
     elif hi_n >= 0.999:
@@ -221,9 +223,16 @@ def _band_envelope(a: NDArray[np.float64], fs: float, lo: float, hi: float) -> N
 
 
 def envelope_spectrum(
-    x: ArrayLike, fs: float, band: tuple[float, float] | None = None, *, max_freq: float | None = None
+    x: ArrayLike,
+    fs: float,
+    band: tuple[float, float] | None = None,
+    *,
+    max_freq: float | None = None,
+    squared: bool = True,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], tuple[float, float]]:
-    """Squared-envelope spectrum of the waveform band-passed to ``band`` (chosen by the kurtogram if None).
+    """Squared-envelope spectrum of the waveform band-passed to ``band`` (chosen by the kurtogram if None;
+    ``(0, fs / 2)`` means the full band, unfiltered). ``squared=False`` gives the spectrum of the envelope
+    itself instead of its square.
 
     Returns frequencies, amplitudes and the band used.
     """
@@ -232,9 +241,35 @@ def envelope_spectrum(
     if band is None:
         k = kurtogram(a, fs)
         band = (k.center_hz - k.bandwidth_hz / 2, k.center_hz + k.bandwidth_hz / 2)
-    env = np.abs(_band_envelope(a, fs, band[0], band[1])) ** 2
+    env = np.abs(_band_envelope(a, fs, band[0], band[1]))
+    if squared:
+        env = env**2
     freqs, amp = spectrum(env, fs)
     if max_freq is not None:
         sel = freqs <= max_freq
         freqs, amp = freqs[sel], amp[sel]
     return freqs, amp, band
+
+
+def cepstral_prewhiten(x: ArrayLike) -> NDArray[np.float64]:
+    """Cepstral pre-whitening (CPW): the waveform with a flat amplitude spectrum and its own phase.
+
+    Setting every real-cepstrum coefficient but the zero-quefrency one to zero leaves a constant log amplitude
+    spectrum, exp(mean log |X|); with the original phase this is X / |X| up to that constant (Sawalhi and
+    Randall 2011; Borghesani, Pennacchi, Randall, Sawalhi and Ricci, MSSP 36, 2013). Discrete lines and
+    resonances lose their weight, while the timing of repeated impacts, which lives in the phase, stays: the
+    squared-envelope spectrum of the whole band of the result (`envelope_spectrum` with band (0, fs / 2)) is
+    Smith and Randall's "method 2" for bearing diagnosis (MSSP 64-65, 2015). The mean is removed first; bins
+    with no energy (below 1e-12 of the largest) stay at zero.
+    """
+    a = _as_wave(x, minimum=16)
+    spec = np.fft.rfft(a - a.mean())
+    mag = np.abs(spec)
+    live = mag > 1e-12 * float(mag.max())
+    live[0] = False  # the mean
+    if not live.any():
+        raise ValueError("waveform is constant: nothing to whiten")
+    level = math.exp(float(np.mean(np.log(mag[live]))))
+    white = np.zeros_like(spec)
+    white[live] = level * spec[live] / mag[live]
+    return np.asarray(np.fft.irfft(white, n=a.size), dtype=np.float64)
