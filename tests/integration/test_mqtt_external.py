@@ -401,6 +401,15 @@ async def test_after_a_broker_restart_the_platform_reconnects_and_keeps_managing
     mosquitto: Mosquitto,  # noqa: F811
 ) -> None:
     [(a_id, a_token)] = await provision(api, ["A"])
+    assert platform.broker_accounts is not None
+    admin = platform.broker_accounts.client
+    stop_mosquitto(mosquitto)
+    # the admin client retries while the broker is away, its jittered delay growing to the cap
+    wait_for(
+        lambda: (admin.reconnect_delay_s or 0) >= admin.RECONNECT_MAX_S / 2,
+        30,
+        "the admin client to back off",
+    )
     restart_mosquitto(mosquitto)
     assert platform.consumer is not None
     wait_for(platform.consumer.connected.is_set, 30, "the ingest consumer to reconnect")
