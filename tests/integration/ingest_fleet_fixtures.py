@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from tests.integration.mosquitto_fixtures import Mosquitto
-from tests.integration.mqtt_fixtures import wait_for
+from tests.polling import wait_for
 from tests.postgres_support import temporary_database
 from tests.unit.management_fixtures import PLATFORM_ADMIN
 

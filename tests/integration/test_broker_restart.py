@@ -42,7 +42,7 @@ from tests.integration.mosquitto_fixtures import (
     start_mosquitto,
     stop_mosquitto,
 )
-from tests.integration.mqtt_fixtures import wait_for
+from tests.polling import wait_for
 
 from openiiot.bootstrap import Platform
 

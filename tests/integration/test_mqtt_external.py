@@ -23,7 +23,7 @@ from tests.integration.mosquitto_fixtures import (  # noqa: F401 - the fixture
     start_mosquitto,
     stop_mosquitto,
 )
-from tests.integration.mqtt_fixtures import wait_for
+from tests.polling import wait_for
 from typer.testing import CliRunner
 
 from openiiot.api.app import create_app
