@@ -23,7 +23,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from tests.integration.mosquitto_fixtures import Mosquitto
+from tests.integration.mosquitto_fixtures import Mosquitto, start_mosquitto, stop_mosquitto
 from tests.polling import wait_for
 from tests.postgres_support import temporary_database
 from tests.unit.management_fixtures import PLATFORM_ADMIN
@@ -37,6 +37,32 @@ DEVICES = 4
 RATE_HZ = 10.0  # messages per second per device
 PLAIN_TOPIC = "v1/devices/+/telemetry"
 SHARED_TOPIC = "$share/openiiot-ingest/" + PLAIN_TOPIC
+SETTING_MARK = "# persistence setting under test"  # `use_setting` replaces what follows it
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A private Mosquitto with the deploy-broker.md settings.
+
+    Persistence on, and a queue deep enough for a worker that is away; `log_type subscribe` lets a test
+    see when the workers have subscribed again.
+    """
+    running = start_mosquitto(
+        tmp_path / "mosquitto",
+        persistence=True,
+        extra_conf=f"max_queued_messages 1000000\nlog_type subscribe\n{SETTING_MARK}",
+    )
+    try:
+        yield running
+    finally:
+        stop_mosquitto(running)
+
+
+def use_setting(broker: Mosquitto, conf: str) -> None:
+    """Replace the persistence setting in the broker's configuration (read at its next start)."""
+    path = broker.directory / "mosquitto.conf"
+    kept = path.read_text(encoding="utf-8").split(SETTING_MARK)[0]
+    path.write_text(f"{kept}{SETTING_MARK}\n{conf}\n", encoding="utf-8")
 
 
 @pytest.fixture

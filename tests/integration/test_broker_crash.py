@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,15 +39,16 @@ from tests.integration.ingest_fleet_fixtures import (  # noqa: F401 - the fixtur
     Fleet,
     Worker,
     api,
+    broker,
     database,
     stored_count,
     subscribed,
+    use_setting,
 )
 from tests.integration.mosquitto_fixtures import (
     Mosquitto,
     kill_mosquitto,
     restart_mosquitto,
-    start_mosquitto,
     stop_mosquitto,
 )
 from tests.polling import wait_for
@@ -59,7 +59,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.services]
 log = logging.getLogger(__name__)
 LAG_S = 1.5  # how far the worker is behind when the broker dies
 DOWN_S = 1.0  # the broker stays dead this long: the worker's reconnect delay grows past the devices'
-SETTING_MARK = "# persistence setting under test"
 
 
 @dataclass
@@ -74,26 +73,6 @@ class Crash:
     resubscribed_at: dict[str, int] = field(default_factory=dict)  # per device: sent when the worker was back
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    running = start_mosquitto(
-        tmp_path / "mosquitto",
-        persistence=True,
-        extra_conf=f"max_queued_messages 1000000\nlog_type subscribe\n{SETTING_MARK}",
-    )
-    try:
-        yield running
-    finally:
-        stop_mosquitto(running)
-
-
-def use_setting(broker: Mosquitto, conf: str) -> None:
-    """Replace the persistence setting in the broker's configuration (read at its next start)."""
-    path = broker.directory / "mosquitto.conf"
-    kept = path.read_text(encoding="utf-8").split(SETTING_MARK)[0]
-    path.write_text(f"{kept}{SETTING_MARK}\n{conf}\n", encoding="utf-8")
-
-
 def acked(fleet: Fleet) -> dict[str, set[int]]:
     """Per device, the numbers of its messages a broker has acknowledged so far."""
     return {d.device_id: d.acked_numbers() for d in fleet.devices}
@@ -106,7 +85,7 @@ def offline(fleet: Fleet) -> bool:
 def test_a_killed_broker_loses_at_most_what_it_had_acknowledged_and_never_doubles_a_point(
     tmp_path: Path,
     database: str,  # noqa: F811 - the fixture
-    broker: Mosquitto,
+    broker: Mosquitto,  # noqa: F811 - the fixture
     api: Platform,  # noqa: F811 - the fixture
 ) -> None:
     crashes = [
@@ -156,12 +135,12 @@ def test_a_killed_broker_loses_at_most_what_it_had_acknowledged_and_never_double
         worker.stop()
 
 
-def ingesting(db_url: str, broker: Mosquitto, fleet: Fleet | None = None) -> dict[str, int]:
+def ingesting(db_url: str, mosquitto: Mosquitto, fleet: Fleet | None = None) -> dict[str, int]:
     """Wait until the worker has subscribed since the broker's start and a second of points came in.
 
     Returns, per device of `fleet`, how many messages it had sent when the subscription was seen.
     """
-    wait_for(lambda: subscribed(broker, "solo", PLAIN_TOPIC), 60, "the worker to subscribe")
+    wait_for(lambda: subscribed(mosquitto, "solo", PLAIN_TOPIC), 60, "the worker to subscribe")
     sent_then = {d.device_id: d.sent for d in fleet.devices} if fleet else {}
     before = stored_count(db_url)
     wait_for(lambda: stored_count(db_url) > before + DEVICES * KEYS * RATE_HZ, 60, "points to be stored")

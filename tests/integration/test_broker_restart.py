@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from tests.integration.ingest_fleet_fixtures import (  # noqa: F401 - the fixtur
     Fleet,
     Worker,
     api,
+    broker,
     database,
     since_last_start,
     stored_count,
@@ -39,7 +39,6 @@ from tests.integration.ingest_fleet_fixtures import (  # noqa: F401 - the fixtur
 from tests.integration.mosquitto_fixtures import (
     Mosquitto,
     restart_mosquitto,
-    start_mosquitto,
     stop_mosquitto,
 )
 from tests.polling import wait_for
@@ -50,32 +49,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.services]
 OUTAGE_S = 4.0  # longer than the workers' first backoff steps: they come back a while after the broker
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    # the deploy-broker.md settings: persistence on, a queue deep enough for a worker that is away;
-    # `log_type subscribe` lets the test see when the workers have subscribed again
-    running = start_mosquitto(
-        tmp_path / "mosquitto",
-        persistence=True,
-        extra_conf="max_queued_messages 1000000\nlog_type subscribe",
-    )
-    try:
-        yield running
-    finally:
-        stop_mosquitto(running)
-
-
-def outage(broker: Mosquitto) -> None:
+def outage(mosquitto: Mosquitto) -> None:
     """Stop the broker (it saves its state), leave it down OUTAGE_S, start it again."""
-    stop_mosquitto(broker)  # devices keep publishing into their clients' queues meanwhile
+    stop_mosquitto(mosquitto)  # devices keep publishing into their clients' queues meanwhile
     time.sleep(OUTAGE_S)
-    restart_mosquitto(broker)
+    restart_mosquitto(mosquitto)
 
 
 def test_two_ingest_workers_lose_nothing_across_two_broker_restarts(
     tmp_path: Path,
     database: str,  # noqa: F811 - the fixture
-    broker: Mosquitto,
+    broker: Mosquitto,  # noqa: F811 - the fixture
     api: Platform,  # noqa: F811 - the fixtures
 ) -> None:
     gate = threading.Event()
@@ -119,7 +103,7 @@ def test_two_ingest_workers_lose_nothing_across_two_broker_restarts(
 def test_one_worker_on_a_plain_subscription_loses_nothing_when_devices_come_back_first(
     tmp_path: Path,
     database: str,  # noqa: F811 - the fixture
-    broker: Mosquitto,
+    broker: Mosquitto,  # noqa: F811 - the fixture
     api: Platform,  # noqa: F811 - the fixtures
 ) -> None:
     fleet = Fleet(api, broker)  # devices reconnect on their own within 0.1-0.5 s
