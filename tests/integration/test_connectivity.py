@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from tests.integration.stack_fixtures import Stack
-from tests.polling import eventually
+from tests.polling import eventually, wait_for
 
 from openiiot.api.app import create_app
 from openiiot.bootstrap import Platform, build_platform
@@ -74,10 +74,7 @@ def device_client(
     client.username_pw_set(device_id, token)
     client.connect("127.0.0.1", platform.settings.mqtt_port, keepalive=keepalive)
     client.loop_start()
-    deadline = time.monotonic() + 10
-    while not client.is_connected():
-        assert time.monotonic() < deadline, "the device did not connect"
-        time.sleep(0.05)
+    wait_for(client.is_connected, 10, "the device to connect")
     return client
 
 
