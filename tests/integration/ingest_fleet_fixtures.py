@@ -208,18 +208,24 @@ class Fleet:
     """The devices of one tenant, publishing together at RATE_HZ from one thread."""
 
     def __init__(self, api: Platform, broker: Mosquitto, gate: threading.Event | None = None) -> None:
+        self.api, self.broker, self.gate = api, broker, gate
         services = api.services
-        tenant = services.tenants.create(PLATFORM_ADMIN, {"name": "Acme Air"})
-        profile = services.profiles.create(PLATFORM_ADMIN, {"name": "compressor"}, tenant_id=tenant.id)
-        base_ms = int(time.time() * 1000) - 600_000
-        self.devices: list[Device] = []
-        for i in range(DEVICES):
-            created = services.devices.create(
-                PLATFORM_ADMIN, {"name": f"C{i}", "profile_id": profile.id}, tenant_id=tenant.id
-            )
-            self.devices.append(Device(broker.port, created.device.id, created.access_token, base_ms, gate))
+        self.tenant_id = services.tenants.create(PLATFORM_ADMIN, {"name": "Acme Air"}).id
+        self.profile_id = services.profiles.create(
+            PLATFORM_ADMIN, {"name": "compressor"}, tenant_id=self.tenant_id
+        ).id
+        self.base_ms = int(time.time() * 1000) - 600_000
+        self.devices = [self.new_device(f"C{i}") for i in range(DEVICES)]
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._publish, daemon=True)
+
+    def new_device(self, name: str) -> Device:
+        """Create a device through the platform (which gives it a broker account) and connect it."""
+        created = self.api.services.devices.create(
+            PLATFORM_ADMIN, {"name": name, "profile_id": self.profile_id}, tenant_id=self.tenant_id
+        )
+        device_id, token = created.device.id, created.access_token
+        return Device(self.broker.port, device_id, token, self.base_ms, self.gate)
 
     def _publish(self) -> None:
         period_s = 1.0 / RATE_HZ

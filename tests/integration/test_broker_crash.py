@@ -15,7 +15,7 @@ Asserted for every setting:
 
 - nothing stored twice or changed, nothing stored that was not sent (a redelivery is written once);
 - the worker reconnects on its own and resumes: every message published after it subscribed again is
-  stored;
+  stored; the platform's dynamic-security connection too: a device created after the crashes logs in;
 - when the broker restarts from a save holding the worker's subscription (`autosave_interval 1`, or a save
   on every change), only messages the killed broker had acknowledged can be lost: devices re-send what it
   had not acknowledged, and what they publish before the worker is back queues in its restored session.
@@ -120,6 +120,12 @@ def test_a_killed_broker_loses_at_most_what_it_had_acknowledged_and_never_double
             restart_mosquitto(broker)
             worker.resume()
             crash.resubscribed_at = ingesting(database, broker, fleet)
+        # provisioning works again after the crash: a device created now gets a broker account and logs in
+        newcomer = fleet.new_device("after the crash")
+        try:
+            wait_for(newcomer.client.is_connected, 10, "the device created after the crash to log in")
+        finally:
+            newcomer.close()
         fleet.stop_publishing()
         stored = fleet.settle(database, quiet_s=3.0)
 
