@@ -143,6 +143,13 @@ def restart_mosquitto(broker: Mosquitto) -> None:
     raise AssertionError("mosquitto did not listen again within 10 s")
 
 
+def kill_mosquitto(broker: Mosquitto) -> None:
+    """SIGKILL the broker (a crash, `kill -9`): it saves nothing; its files stay as they were."""
+    if broker.process.poll() is None:
+        broker.process.kill()
+        broker.process.wait(10)
+
+
 def stop_mosquitto(broker: Mosquitto) -> None:
     """Terminate the broker process (by its own handle) and wait for it."""
     if broker.process.poll() is None:

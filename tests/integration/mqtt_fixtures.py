@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from tests.polling import wait_for
 
 from openiiot.connectivity.mqtt.broker import BrokerRunConfig, EmbeddedBroker
 from openiiot.domain.credentials import hash_token
@@ -52,19 +52,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-T = TypeVar("T")
-
-
-def wait_for(condition: Callable[[], T], timeout_s: float, what: str) -> T:
-    """Poll `condition` until it is truthy and return its value, failing the test after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        threading.Event().wait(0.02)
-    return value
 
 
 @dataclass

@@ -4,12 +4,10 @@ each step, every attempt is in the delivery log and every operator action in the
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import json
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from paho.mqtt.enums import CallbackAPIVersion
 from tests.integration.stack_fixtures import Stack
+from tests.polling import eventually
 
 from openiiot.api.app import create_app
 from openiiot.bootstrap import Platform, build_platform
@@ -124,16 +123,6 @@ async def api(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def eventually(check: Any, what: str, timeout_s: float = 15) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def created(response: httpx.Response) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
@@ -222,21 +211,20 @@ async def test_rule_fires_operator_acknowledges_value_clears_and_everyone_is_tol
             items = (await api.get("/api/v1/alarms?active=true")).json()["items"]
             return items[0] if items else None
 
-        alarm = await eventually(open_alarm, "the alarm to be raised")
+        alarm = await eventually(open_alarm, 15, "the alarm to be raised")
         assert (alarm["severity"], alarm["acknowledged"]) == ("critical", False)
-        await eventually(_async(lambda: receiver.transitions() == ["raised"]), "the raised webhook")
+        await eventually(lambda: receiver.transitions() == ["raised"], 15, "the raised webhook")
 
         # step 4: acknowledge with a comment, then the value falls back below 8 - 0.5 bar
         ack = await api.post(f"/api/v1/alarms/{alarm['id']}/acknowledge", json={"comment": "on my way"})
         assert ack.status_code == 200, ack.text
-        await eventually(
-            _async(lambda: receiver.transitions() == ["raised", "acknowledged"]), "the ack webhook"
-        )
+        await eventually(lambda: receiver.transitions() == ["raised", "acknowledged"], 15, "the ack webhook")
         client.publish(
             f"v1/devices/{device_id}/telemetry", json.dumps({"pressure_bar": 6.8}), qos=1
         ).wait_for_publish(10)
         await eventually(
-            _async(lambda: receiver.transitions() == ["raised", "acknowledged", "cleared"]),
+            lambda: receiver.transitions() == ["raised", "acknowledged", "cleared"],
+            15,
             "the cleared webhook",
         )
     finally:
@@ -251,7 +239,7 @@ async def test_rule_fires_operator_acknowledges_value_clears_and_everyone_is_tol
         "critical",
     )
     # the email rule asked for critical alarms only: all three transitions of this critical alarm
-    await eventually(_async(lambda: len(box.subjects) == 3), "three emails")
+    await eventually(lambda: len(box.subjects) == 3, 15, "three emails")
     assert box.subjects[0].startswith("[CRITICAL]") and "PT-101" in box.subjects[0]
 
     cleared = (await api.get(f"/api/v1/alarms/{alarm['id']}")).json()
@@ -262,10 +250,3 @@ async def test_rule_fires_operator_acknowledges_value_clears_and_everyone_is_tol
     assert (await api.get("/api/v1/notifications/deliveries")).json()["items"] == []
     audit = (await api.get(f"/api/v1/audit?object_id={alarm['id']}")).json()["items"]
     assert [(e["action"], e["details"]) for e in audit] == [("alarm.acknowledge", {"comment": "on my way"})]
-
-
-def _async(check: Any) -> Any:
-    async def run() -> Any:
-        return check()
-
-    return run

@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from tests.integration.stack_fixtures import Stack
+from tests.polling import eventually, wait_for
 
 from openiiot.api.app import create_app
 from openiiot.bootstrap import Platform, build_platform
@@ -73,21 +74,8 @@ def device_client(
     client.username_pw_set(device_id, token)
     client.connect("127.0.0.1", platform.settings.mqtt_port, keepalive=keepalive)
     client.loop_start()
-    deadline = time.monotonic() + 10
-    while not client.is_connected():
-        assert time.monotonic() < deadline, "the device did not connect"
-        time.sleep(0.05)
+    wait_for(client.is_connected, 10, "the device to connect")
     return client
-
-
-async def eventually(check: Any, what: str, timeout_s: float = 15) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_connect_publish_go_quiet_and_disconnect_are_each_seen_and_kept(
@@ -98,26 +86,26 @@ async def test_connect_publish_go_quiet_and_disconnect_are_each_seen_and_kept(
     assert (await api.get(url)).json()["status"] == "never-seen"
 
     client = device_client(platform, device_id, token, "c1-main")
-    await eventually(lambda: _field(api, url, "connected"), "the session to be seen")
+    await eventually(lambda: _field(api, url, "connected"), 15, "the session to be seen")
     assert (await api.get(url)).json()["status"] == "connected-inactive"
 
     client.publish(
         f"v1/devices/{device_id}/telemetry", json.dumps({"pressure_bar": 7.0}), qos=1
     ).wait_for_publish(10)
-    now = await eventually(_when(api, url, "active"), "activity")
+    now = await eventually(_when(api, url, "active"), 15, "activity")
     assert now["status"] == "active" and now["inactive_at_ms"] == now["last_activity_ms"] + 10_000
     summary = (await api.get("/api/v1/connectivity/summary?group_by=tenant")).json()
     assert summary["groups"][tenant_id]["active"] == 1
 
     # nothing more for 10 s: still connected, but inactive — the hung-application case
-    quiet = await eventually(_when(api, url, "status", "connected-inactive"), "inactivity", timeout_s=20)
+    quiet = await eventually(_when(api, url, "status", "connected-inactive"), 20, "inactivity")
     assert quiet["connected"] is True
     ids = (await api.get("/api/v1/connectivity/devices?status=connected-inactive")).json()["items"]
     assert ids == [device_id]
 
     client.disconnect()
     client.loop_stop()
-    await eventually(_when(api, url, "status", "disconnected"), "the disconnect")
+    await eventually(_when(api, url, "status", "disconnected"), 15, "the disconnect")
     history = (await api.get(f"{url}/events")).json()["items"]
     assert [e["kind"] for e in reversed(history)] == ["connected", "active", "inactive", "disconnected"]
     inactive = next(e for e in history if e["kind"] == "inactive")
@@ -130,7 +118,7 @@ async def test_a_take_over_by_the_same_client_id_is_not_a_disconnect(
     _tenant, device_id, token = await provision(api)
     url = f"/api/v1/devices/{device_id}/connectivity"
     first = device_client(platform, device_id, token, "c1-main")
-    await eventually(lambda: _field(api, url, "connected"), "the first session")
+    await eventually(lambda: _field(api, url, "connected"), 15, "the first session")
     second = device_client(platform, device_id, token, "c1-main")  # the broker closes the first
     try:
         await asyncio.sleep(1.5)
@@ -139,7 +127,7 @@ async def test_a_take_over_by_the_same_client_id_is_not_a_disconnect(
         for client in (first, second):
             client.loop_stop()
         second.disconnect()
-    await eventually(_when(api, url, "connected", False), "the real disconnect")
+    await eventually(_when(api, url, "connected", False), 15, "the real disconnect")
 
 
 async def test_a_device_that_vanishes_without_disconnect_is_disconnected_after_its_keep_alive(
@@ -152,9 +140,9 @@ async def test_a_device_that_vanishes_without_disconnect_is_disconnected_after_i
     try:
         sock.sendall(_connect_packet("c1-raw", device_id, token, keepalive_s=1))
         assert sock.recv(4)[:1] == b"\x20", "CONNACK"
-        await eventually(lambda: _field(api, url, "connected"), "the session")
+        await eventually(lambda: _field(api, url, "connected"), 15, "the session")
         started = time.monotonic()
-        await eventually(_when(api, url, "connected", False), "the keep-alive expiry", timeout_s=10)
+        await eventually(_when(api, url, "connected", False), 10, "the keep-alive expiry")
         assert time.monotonic() - started < 6
     finally:
         sock.close()

@@ -21,6 +21,7 @@ import orjson
 import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
+from tests.polling import wait_for
 from tests.postgres_support import temporary_database
 from tests.unit.management_fixtures import JWT_SECRET, FakeClock, cheap_passwords, populate_tenant
 
@@ -114,15 +115,6 @@ def _via(url: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
 
 
-def _wait(condition: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_ingest_survives_a_database_outage_without_losing_a_point(database: str) -> None:
     engine = create_metadata_engine(database)
     upgrade_to_head(engine)
@@ -179,7 +171,7 @@ def test_ingest_survives_a_database_outage_without_losing_a_point(database: str)
     pipeline.start()
     try:
         send(PER_PHASE)
-        _wait(lambda: len(acked) == PER_PHASE, 20, "the first messages to be committed")
+        wait_for(lambda: len(acked) == PER_PHASE, 20, "the first messages to be committed")
         relay.cut()
         send(PER_PHASE)
         time.sleep(2.5)
@@ -188,7 +180,7 @@ def test_ingest_survives_a_database_outage_without_losing_a_point(database: str)
         assert metrics.store_errors._value.get() >= 2  # type: ignore[attr-defined]
         relay.restore()
         send(PER_PHASE)
-        _wait(lambda: len(acked) == 3 * PER_PHASE, 60, "every message to be committed after the outage")
+        wait_for(lambda: len(acked) == 3 * PER_PHASE, 60, "every message to be committed after the outage")
     finally:
         pipeline.stop(timeout_s=10)
         store.close()

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from tests.polling import eventually
 
 from openiiot.connectivity.http.device_api import create_device_router
 from openiiot.domain.credentials import generate_token, hash_token
@@ -269,19 +270,11 @@ async def test_client_attributes_are_stored(make_api: Callable[..., Api]) -> Non
     assert values == {"fw": "2.0.1", "cfg": {"rate_s": 5}}
 
 
-async def poll(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 async def test_store_outage_delays_the_answer_and_loses_nothing(make_api: Callable[..., Api]) -> None:
     api = make_api()
     api.store.failing.set()
     request = asyncio.create_task(api.post(TELEMETRY, '{"temp_c": 3, "pressure_bar": 4}'))
-    await poll(lambda: api.store.failures >= 2, "two failed appends")
+    await eventually(lambda: api.store.failures >= 2, 10, "two failed appends")
     assert not request.done()  # not acknowledged while nothing is committed
     api.store.failing.clear()
     response = await asyncio.wait_for(request, 10)
@@ -301,7 +294,9 @@ async def test_store_outage_longer_than_the_reply_timeout_is_503_and_retry_is_ha
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     api.store.failing.clear()
-    await poll(lambda: api.stored("d1") == {"temp_c": 5.0}, "the first copy committed after the outage")
+    await eventually(
+        lambda: api.stored("d1") == {"temp_c": 5.0}, 10, "the first copy committed after the outage"
+    )
     retried = await api.post(TELEMETRY, body)  # the device retries after its 503
     assert retried.status_code == 200
     points = api.store.raw("d1", None, 0, 2**62).points
@@ -311,7 +306,7 @@ async def test_store_outage_longer_than_the_reply_timeout_is_503_and_retry_is_ha
 async def test_full_queue_answers_503_with_retry_after(make_api: Callable[..., Api]) -> None:
     api = make_api(start=False, queue_size=1, submit_timeout_s=0.1)
     first = asyncio.create_task(api.post(TELEMETRY, '{"temp_c": 1}'))
-    await poll(lambda: api.pipeline.queue_depth == 1, "first request queued")
+    await eventually(lambda: api.pipeline.queue_depth == 1, 10, "first request queued")
     second = await api.post(TELEMETRY, '{"temp_c": 2}')
     assert second.status_code == 503
     assert second.headers["retry-after"] == "1"

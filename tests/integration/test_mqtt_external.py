@@ -23,7 +23,7 @@ from tests.integration.mosquitto_fixtures import (  # noqa: F401 - the fixture
     start_mosquitto,
     stop_mosquitto,
 )
-from tests.integration.mqtt_fixtures import wait_for
+from tests.polling import eventually, wait_for
 from typer.testing import CliRunner
 
 from openiiot.api.app import create_app
@@ -374,10 +374,7 @@ async def test_sessions_come_from_the_broker_log_and_commands_reach_the_device_o
     device = Device(mosquitto.port, device_id, token)
     try:
         assert device.subscribe(f"v1/devices/{device_id}/rpc/request/+")[0].value == 1
-        deadline = time.monotonic() + 10
-        while not await connected():
-            assert time.monotonic() < deadline, "the platform never saw the device connect"
-            await asyncio.sleep(0.05)
+        await eventually(connected, 10, "the platform to see the device connect")
         r = await api.post(
             f"/api/v1/devices/{device_id}/commands",
             json={"method": "set_pressure_setpoint", "params": {"setpoint_bar": 6.8}},
@@ -387,19 +384,20 @@ async def test_sessions_come_from_the_broker_log_and_commands_reach_the_device_o
         assert json.loads(payload) == {"method": "set_pressure_setpoint", "params": {"setpoint_bar": 6.8}}
         rpc_id = topic.rsplit("/", 1)[1]
         device.publish(f"v1/devices/{device_id}/rpc/response/{rpc_id}", {"result": {"applied_bar": 6.8}})
-        deadline = time.monotonic() + 10
-        while (command := (await api.get(f"/api/v1/commands/{r.json()['id']}")).json())[
-            "state"
-        ] != "SUCCEEDED":
-            assert time.monotonic() < deadline, f"the command is {command['state']}"
-            await asyncio.sleep(0.05)
+
+        async def succeeded() -> Any:
+            command = (await api.get(f"/api/v1/commands/{r.json()['id']}")).json()
+            return command if command["state"] == "SUCCEEDED" else None
+
+        command = await eventually(succeeded, 10, "the command to succeed")
         assert command["result"] == {"applied_bar": 6.8}
     finally:
         device.close()
-    deadline = time.monotonic() + 10
-    while await connected():
-        assert time.monotonic() < deadline, "the platform never saw the device leave"
-        await asyncio.sleep(0.05)
+
+    async def left() -> bool:
+        return not await connected()
+
+    await eventually(left, 10, "the platform to see the device leave")
 
 
 async def test_after_a_broker_restart_the_platform_reconnects_and_keeps_managing_devices(
@@ -408,6 +406,15 @@ async def test_after_a_broker_restart_the_platform_reconnects_and_keeps_managing
     mosquitto: Mosquitto,  # noqa: F811
 ) -> None:
     [(a_id, a_token)] = await provision(api, ["A"])
+    assert platform.broker_accounts is not None
+    admin = platform.broker_accounts.client
+    stop_mosquitto(mosquitto)
+    # the admin client retries while the broker is away, its jittered delay growing to the cap
+    wait_for(
+        lambda: (admin.reconnect_delay_s or 0) >= admin.RECONNECT_MAX_S / 2,
+        30,
+        "the admin client to back off",
+    )
     restart_mosquitto(mosquitto)
     assert platform.consumer is not None
     wait_for(platform.consumer.connected.is_set, 30, "the ingest consumer to reconnect")

@@ -15,8 +15,8 @@ from mqtt_fixtures import (
     broker_config,
     clients,
     mqtt_broker,
-    wait_for,
 )
+from tests.polling import wait_for
 
 from openiiot.connectivity.mqtt.broker import EmbeddedBroker
 from openiiot.connectivity.mqtt.consumer import MqttIngestConsumer

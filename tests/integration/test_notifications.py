@@ -21,9 +21,9 @@ from mqtt_fixtures import (
     clients,
     free_port,
     mqtt_broker,
-    wait_for,
 )
 from tests.integration.stack_fixtures import EMBEDDED, Stack
+from tests.polling import wait_for
 
 from openiiot.connectivity.mqtt.publisher import MqttPlatformPublisher
 from openiiot.connectivity.notify.mqtt import EMBEDDED_ALARM_TOPIC_PREFIX, MqttChannel

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,23 +12,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from tests.integration.stack_fixtures import Stack
+from tests.polling import eventually, wait_for
 
 from openiiot.api.app import create_app
 from openiiot.bootstrap import Platform, build_platform
 
 pytestmark = pytest.mark.integration
 PASSWORD = "platform-test-password"
-
-
-def wait_for(condition: Any, timeout_s: float, what: str) -> Any:
-    """Poll until `condition()` is truthy; fail naming `what` otherwise."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -43,17 +31,6 @@ def platform(tmp_path: Path, stack: Stack) -> Iterator[Platform]:
         yield built
     finally:
         built.stop()
-
-
-async def poll(condition: Any, timeout_s: float, what: str) -> Any:
-    """Await until `await condition()` is truthy; fail naming `what` otherwise."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = await condition()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -119,7 +96,10 @@ async def test_device_telemetry_published_over_mqtt_is_queryable_through_the_api
         values = (await api.get(f"/api/v1/devices/{device_id}/telemetry/latest")).json()["values"]
         return values.get("pressure_bar")
 
-    assert await poll(latest, 10, "the value to be queryable") == {"ts": 1_764_316_800_000, "value": 7.1}
+    assert await eventually(latest, 10, "the value to be queryable") == {
+        "ts": 1_764_316_800_000,
+        "value": 7.1,
+    }
 
 
 async def test_shared_attributes_reach_the_device_as_one_complete_retained_set(
@@ -171,7 +151,7 @@ async def test_publishing_under_another_devices_topic_is_refused_and_counted_on_
         latest = await api.get(f"/api/v1/devices/{intruder}/telemetry/latest")
         return bool(latest.json()["values"].get("pressure_bar", {}).get("value") == 5.5)
 
-    await poll(own_value_stored, 20, "the intruder's own value")
+    await eventually(own_value_stored, 20, "the intruder's own value")
     if not stack.production:
         # docs/device-api.md: with an external broker the refusals are counted by the broker itself
 
@@ -179,5 +159,5 @@ async def test_publishing_under_another_devices_topic_is_refused_and_counted_on_
             text = (await api.get("/metrics")).text
             return 'openiiot_broker_denied_total{reason="publish_denied"} 1.0' in text
 
-        await poll(denied, 20, "the broker's denial count on /metrics")
+        await eventually(denied, 20, "the broker's denial count on /metrics")
     assert (await api.get(f"/api/v1/devices/{victim}/telemetry/latest")).json()["values"] == {}

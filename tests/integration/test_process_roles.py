@@ -17,7 +17,7 @@ from tests.integration.mosquitto_fixtures import (  # noqa: F401 - the fixture
     Mosquitto,
     mosquitto,
 )
-from tests.integration.mqtt_fixtures import wait_for
+from tests.polling import wait_for
 from tests.postgres_support import temporary_database
 from tests.unit.management_fixtures import PLATFORM_ADMIN
 

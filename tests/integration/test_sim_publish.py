@@ -6,7 +6,6 @@ import getpass
 import shutil
 import subprocess
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from tests.conftest import require_service
+from tests.polling import wait_for
 from typer.testing import CliRunner
 
 from openiiot.cli.sim import app as sim_app
@@ -28,14 +28,6 @@ pytestmark = pytest.mark.integration
 
 START_MS = 1_709_690_400_000  # a Wednesday morning in Shanghai
 SUBSCRIBER = ("observer", "observer-secret")
-
-
-def wait_for(condition, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        threading.Event().wait(0.05)
 
 
 def mosquitto_binary() -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from tests.integration.stack_fixtures import Stack
+from tests.polling import wait_for
 
 from openiiot.bootstrap import Platform, build_platform
 from openiiot.domain.model import Principal, Role
@@ -58,10 +59,13 @@ def plant(
     operator = Principal(user_id="u-op", username="li.op", role=Role.OPERATOR, tenant_id=tenant.id)
     supervisor = Principal(user_id="u-sup", username="wang.sup", role=Role.OPERATOR, tenant_id=tenant.id)
     try:
-        deadline = time.monotonic() + 15
-        while not all(platform.connectivity.is_connected(d) for d in ids.values()):  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "the station's devices did not connect"
-            time.sleep(0.05)
+        connectivity = platform.connectivity
+        assert connectivity is not None
+        wait_for(
+            lambda: all(connectivity.is_connected(d) for d in ids.values()),
+            15,
+            "the station's devices to connect",
+        )
         yield platform, ids, operator, supervisor, group
     finally:
         runner.stop()
@@ -69,23 +73,23 @@ def plant(
 
 
 def until(platform: Platform, who: Principal, command_id: str, timeout_s: float = 10) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    """The command once it has reached a final state."""
+
+    def finished() -> Any:
         command = platform.services.commands.get(who, command_id)
-        if command.state.final:
-            return command
-        time.sleep(0.05)
-    raise AssertionError(f"command {command_id} did not finish: {command.state}")
+        return command if command.state.final else None
+
+    return wait_for(finished, timeout_s, f"command {command_id} to finish")
 
 
-def wait_for(platform: Platform, who: Principal, device_id: str, key: str, wanted: float) -> None:
-    deadline = time.monotonic() + 10
-    while True:
+def reported(platform: Platform, who: Principal, device_id: str, key: str, wanted: float) -> None:
+    """Wait until the device's latest `key` is `wanted`."""
+
+    def has_it() -> bool:
         values = platform.services.telemetry.latest(who, device_id, [key])
-        if key in values and float(values[key].value) == wanted:
-            return
-        assert time.monotonic() < deadline, f"{key} never became {wanted}"
-        time.sleep(0.1)
+        return key in values and float(values[key].value) == wanted
+
+    wait_for(has_it, 10, f"{key} to become {wanted}")
 
 
 def test_station_devices_publish_and_obey_commands(plant: Any) -> None:
@@ -94,32 +98,33 @@ def test_station_devices_publish_and_obey_commands(plant: Any) -> None:
     # every device publishes what its profile declares
     for name in ("C1", "V1", "H1"):
         key = "pressure_bar" if name == "H1" else "power_kw"
-        deadline = time.monotonic() + 10
-        while key not in platform.services.telemetry.latest(operator, ids[name], [key]):
-            assert time.monotonic() < deadline, f"{name} published no {key}"
-            time.sleep(0.1)
+        wait_for(
+            lambda n=name, k=key: k in platform.services.telemetry.latest(operator, ids[n], [k]),
+            10,
+            f"{name} to publish {key}",
+        )
 
     load, _ = commands.request(operator, ids["C1"], "load")
     done = until(platform, operator, load.id)
     assert done.state.value == "SUCCEEDED", done.error
     assert done.result["state"] == 2
-    wait_for(platform, operator, ids["C1"], "state", 2)
+    reported(platform, operator, ids["C1"], "state", 2)
 
     stop, _ = commands.request(operator, ids["C1"], "stop")
     assert stop.state.value == "AWAITING_CONFIRMATION"
     commands.confirm(supervisor, stop.id)
     assert until(platform, operator, stop.id).state.value == "SUCCEEDED"
-    wait_for(platform, operator, ids["C1"], "state", 0)
-    wait_for(platform, operator, ids["C1"], "power_kw", 0)
+    reported(platform, operator, ids["C1"], "state", 0)
+    reported(platform, operator, ids["C1"], "power_kw", 0)
 
     mode, _ = commands.request(operator, ids["H1"], "set_control_mode", {"mode": "sequencer"})
     assert until(platform, operator, mode.id).result["mode"] == "sequencer"
-    wait_for(platform, operator, ids["H1"], "control_mode", 1)
+    reported(platform, operator, ids["H1"], "control_mode", 1)
     target, _ = commands.request(operator, ids["H1"], "set_pressure_setpoint", {"setpoint_bar": 6.2})
     done = until(platform, operator, target.id)
     assert done.state.value == "SUCCEEDED", done.error
     assert done.result == {"mode": "sequencer", "setpoint_bar": 6.2}
-    wait_for(platform, operator, ids["H1"], "setpoint_bar", 6.2)
+    reported(platform, operator, ids["H1"], "setpoint_bar", 6.2)
     assert group.station.target_bar == 6.2
 
     # the platform checks parameters against the profile before anything reaches the station

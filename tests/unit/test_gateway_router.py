@@ -5,12 +5,12 @@ refuses leaving the whole message unacknowledged."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry
+from tests.polling import wait_for
 
 from openiiot.domain.errors import Overloaded
 from openiiot.domain.model import Device, DeviceProfile, Tenant
@@ -28,14 +28,6 @@ NOW_MS = 1_700_000_000_000
 class FakeClock:
     def now_ms(self) -> int:
         return NOW_MS
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 class Rig:
@@ -112,7 +104,7 @@ def test_one_outcome_per_gateway_message_after_every_part_is_committed(rig: Rig)
             "Other": {"p": 9.0},
         },
     )
-    wait_for(lambda: rig.outcomes, "the outcome")
+    wait_for(lambda: rig.outcomes, 10, "the outcome")
     [outcome] = rig.outcomes
     assert outcome.accepted == 3 and outcome.error is None
     assert outcome.rejected == {"not_a_child": 2, "unsupported_value": 1}
@@ -143,7 +135,7 @@ def test_a_part_the_queue_refuses_leaves_the_whole_message_unacknowledged() -> N
         rig.send(Channel.GATEWAY_TELEMETRY, {"A": {"p": 1.0}, "B": {"p": 2.0}})
     rig.pipeline.start()
     try:
-        wait_for(lambda: rig.values(rig.child_id("A")) == [1.0], "the queued part to be stored")
+        wait_for(lambda: rig.values(rig.child_id("A")) == [1.0], 10, "the queued part to be stored")
         rig.pipeline.stop(timeout_s=5)  # drains: every on_done that will ever run has run
         assert rig.outcomes == []  # never acknowledged: the gateway's broker redelivers the whole message
     finally:

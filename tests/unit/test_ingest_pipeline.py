@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
+from tests.polling import wait_for
 
 from openiiot.domain.errors import Overloaded
 from openiiot.domain.model import AttributeScope, Device, DeviceProfile, KeyKind, TelemetryKeySpec, Tenant
@@ -22,15 +23,6 @@ from openiiot.storage.memory.telemetry import MemoryTelemetryStore
 
 NOW_MS = 1_700_000_000_000
 DEADLINE_S = 10.0
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = DEADLINE_S) -> None:
-    """Poll until `condition` holds, failing after a deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 @dataclass
@@ -111,7 +103,7 @@ class Rig:
         self.pipeline.submit(message, timeout_s=5)
 
     def wait(self, *tags: str) -> dict[str, IngestOutcome]:
-        wait_for(lambda: all(t in self.outcomes.got for t in tags), f"outcomes {tags}")
+        wait_for(lambda: all(t in self.outcomes.got for t in tags), DEADLINE_S, f"outcomes {tags}")
         return {t: self.outcomes.got[t] for t in tags}
 
 
@@ -226,7 +218,7 @@ def test_store_failure_acknowledges_nothing_until_the_retry_commits(make_rig: Ca
     rig.store.failing.set()
     rig.send("a", "d-open", b'{"a": 1}')
     rig.send("b", "d-open", b'{"ts": 1699999999000, "values": {"b": 2}}')
-    wait_for(lambda: rig.store.failures >= 3, "three failed attempts")
+    wait_for(lambda: rig.store.failures >= 3, DEADLINE_S, "three failed attempts")
     assert rig.outcomes.got == {}
     assert stored(rig.store, "d-open") == {}
     rig.store.failing.clear()
@@ -278,10 +270,10 @@ def test_listener_errors_are_counted_and_do_not_stop_ingest(make_rig: Callable[.
     rig = make_rig(listeners=[broken, lambda batch: seen.append(len(batch))])
     rig.send("a", "d-open", b'{"a": 1, "b": 2}')
     rig.wait("a")
-    wait_for(lambda: seen == [2], "second listener")
+    wait_for(lambda: seen == [2], DEADLINE_S, "second listener")
     rig.send("b", "d-open", b'{"c": 3}')
     rig.wait("b")
-    wait_for(lambda: seen == [2, 1], "second batch")
+    wait_for(lambda: seen == [2, 1], DEADLINE_S, "second batch")
     assert sample(rig.metrics, "openiiot_ingest_callback_errors_total", callback="listener") == 2
 
 
@@ -332,7 +324,7 @@ def test_directory_invalidate_sees_a_disabled_device(uow: MemoryUnitOfWorkFactor
 def test_worker_waits_briefly_to_fill_a_batch(make_rig: Callable[..., Rig]) -> None:
     rig = make_rig(batch_max=2, batch_wait_ms=5000)
     rig.send("a", "d-open", b'{"a": 1}')
-    wait_for(lambda: rig.pipeline.queue_depth == 0, "worker took the first message")
+    wait_for(lambda: rig.pipeline.queue_depth == 0, DEADLINE_S, "worker took the first message")
     assert rig.outcomes.got == {}  # held back while the batch fills
     rig.send("b", "d-open", b'{"b": 1}')
     rig.wait("a", "b")  # batch_max reached: committed without waiting out batch_wait

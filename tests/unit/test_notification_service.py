@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+from tests.polling import wait_for
 
 from openiiot.connectivity.notify.mqtt import MqttChannel
 from openiiot.domain.errors import DeliveryFailed
@@ -39,14 +40,6 @@ class ScriptedChannel:
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append(message)
-
-
-def wait_for(condition: Callable[[], object], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        threading.Event().wait(0.01)
 
 
 def alarm(alarm_id: str = "a1", tenant_id: str = "t1") -> AlarmEvent:
@@ -114,8 +107,8 @@ def test_retryable_failures_are_retried_until_delivered(
     channel = ScriptedChannel([DeliveryFailed("503", retryable=True, status_code=503), RuntimeError("bug")])
     service = make_service(channel)
     assert service.notify(alarm())
-    wait_for(lambda: channel.sent)
-    wait_for(lambda: deliveries(store, DeliveryStatus.PENDING) == [])
+    wait_for(lambda: channel.sent, 10, "the channel to send")
+    wait_for(lambda: deliveries(store, DeliveryStatus.PENDING) == [], 10, "no delivery pending")
     recorded = attempts(store)
     assert [a.outcome for a in recorded] == [
         AttemptOutcome.RETRY,
@@ -130,7 +123,7 @@ def test_dead_letter_after_max_attempts(store: MemoryUnitOfWorkFactory, make_ser
     channel = ScriptedChannel([DeliveryFailed("down", retryable=True)] * 10)
     service = make_service(channel, max_attempts=3)
     service.notify(alarm())
-    wait_for(lambda: deliveries(store, DeliveryStatus.DEAD_LETTER))
+    wait_for(lambda: deliveries(store, DeliveryStatus.DEAD_LETTER), 10, "a dead letter")
     assert [a.outcome for a in attempts(store)] == [
         AttemptOutcome.RETRY,
         AttemptOutcome.RETRY,
@@ -142,7 +135,7 @@ def test_dead_letter_after_max_attempts(store: MemoryUnitOfWorkFactory, make_ser
 def test_a_permanent_failure_is_not_retried(store: MemoryUnitOfWorkFactory, make_service: Any) -> None:
     service = make_service(ScriptedChannel([DeliveryFailed("400", retryable=False, status_code=400)]))
     service.notify(alarm())
-    wait_for(lambda: deliveries(store, DeliveryStatus.DEAD_LETTER))
+    wait_for(lambda: deliveries(store, DeliveryStatus.DEAD_LETTER), 10, "a dead letter")
     assert [(a.attempt, a.outcome) for a in attempts(store)] == [(1, AttemptOutcome.DEAD_LETTER)]
 
 
@@ -153,8 +146,8 @@ def test_events_of_a_tenant_without_rules_send_nothing(
     service = make_service(channel)
     service.notify(alarm(tenant_id="t2"))
     service.notify(alarm(alarm_id="a2"))
-    wait_for(lambda: channel.sent)
-    wait_for(service.idle)
+    wait_for(lambda: channel.sent, 10, "the channel to send")
+    wait_for(service.idle, 10, "the service to be idle")
     assert [m.event.alarm_id for m in channel.sent] == ["a2"]
     assert attempts(store, "t2") == []
 
@@ -164,7 +157,7 @@ def test_a_full_queue_drops_instead_of_blocking(store: MemoryUnitOfWorkFactory, 
     channel.release.clear()  # the workers hang in send: nothing drains the queue
     service = make_service(channel, queue_size=2, workers=1)
     service.notify(alarm("a0"))
-    wait_for(channel.entered.is_set)
+    wait_for(channel.entered.is_set, 10, "the channel to be entered")
     started = time.monotonic()
     results = [service.notify(alarm(f"a{i}")) for i in range(1, 5)]
     assert time.monotonic() - started < 1.0
@@ -177,7 +170,7 @@ def test_pending_deliveries_survive_a_restart(store: MemoryUnitOfWorkFactory, ma
     failing = ScriptedChannel([DeliveryFailed("down", retryable=True)] * 10)
     first = make_service(failing, backoff_base_s=3600.0)  # the retry would come in an hour
     first.notify(alarm())
-    wait_for(lambda: attempts(store))
+    wait_for(lambda: attempts(store), 10, "an attempt recorded")
     first.stop()
     assert deliveries(store, DeliveryStatus.PENDING)[0].attempts == 1
 
@@ -187,7 +180,7 @@ def test_pending_deliveries_survive_a_restart(store: MemoryUnitOfWorkFactory, ma
         uow.notifications.save_delivery(dataclasses.replace(pending, next_attempt_ms=0))
         uow.commit()
     make_service(healthy)
-    wait_for(lambda: healthy.sent)
+    wait_for(lambda: healthy.sent, 10, "the healthy channel to send")
     assert [a.attempt for a in attempts(store)] == [1, 2]
     assert deliveries(store, DeliveryStatus.PENDING) == []
 
@@ -199,11 +192,11 @@ def test_events_queued_at_stop_are_kept_for_the_next_start(
     channel.release.clear()
     service = make_service(channel, workers=1)
     service.notify(alarm("a0"))
-    wait_for(channel.entered.is_set)
+    wait_for(channel.entered.is_set, 10, "the channel to be entered")
     service.notify(alarm("a1"))  # waits in the queue behind the hanging send
     stopper = threading.Thread(target=service.stop)
     stopper.start()
-    wait_for(lambda: not service.running)
+    wait_for(lambda: not service.running, 10, "the service to stop")
     channel.release.set()
     stopper.join(10)
     stored = {d.event.alarm_id for d in deliveries(store, DeliveryStatus.PENDING)}

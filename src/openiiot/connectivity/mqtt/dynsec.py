@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import random
 import secrets
 import threading
 from collections.abc import Iterable, Sequence
@@ -27,6 +28,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from openiiot.connectivity.mqtt.consumer import ReconnectBackoff
 from openiiot.connectivity.mqtt.topics import PREFIX
 from openiiot.domain.errors import ConfigurationError, Overloaded
 
@@ -146,12 +148,29 @@ class DynsecError(Exception):
 
 
 class DynsecClient:
-    """Request/response over `$CONTROL/dynamic-security/v1` with paho; one request in flight at a time."""
+    """Request/response over `$CONTROL/dynamic-security/v1` with paho; one request in flight at a time.
 
-    def __init__(self, url: BrokerUrl, *, timeout_s: float = 5.0, client_id: str | None = None) -> None:
+    After a lost connection it reconnects with the ingest consumer's jittered exponential backoff, so the
+    admin clients of many API processes do not hit a restarted broker in step. The cap is short because a
+    device change waits up to `timeout_s` for the connection before answering 503.
+    """
+
+    RECONNECT_MIN_S = 0.1  # the plugin kicks us once at first start (a role change of our own user)
+    RECONNECT_MAX_S = 2.0
+
+    def __init__(
+        self,
+        url: BrokerUrl,
+        *,
+        timeout_s: float = 5.0,
+        client_id: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.url = url
         self._timeout_s = timeout_s
         self._client_id = client_id or f"openiiot-dynsec-{secrets.token_hex(6)}"
+        self.backoff = ReconnectBackoff(self.RECONNECT_MIN_S, self.RECONNECT_MAX_S, rng=rng)
+        self.reconnect_delay_s: float | None = None  # the wait before the pending reconnect attempt
         self._client: mqtt.Client | None = None
         self._request_lock = threading.Lock()
         self._state = threading.Condition()
@@ -175,7 +194,7 @@ class DynsecClient:
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
-        client.reconnect_delay_set(0.1, 2)  # type: ignore[arg-type]
+        client.on_connect_fail = self._on_connect_fail
         try:
             client.connect(url.host, url.port, keepalive=30)
         except (TimeoutError, OSError) as exc:
@@ -226,17 +245,30 @@ class DynsecClient:
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connack = reason
         if not reason.is_failure:
+            self.backoff.reset()
             # also after a reconnect: the plugin disconnects a client whose roles change, ours included
             with self._state:
                 self._suback = None
             client.subscribe(RESPONSE_TOPIC, qos=1)
         self._connected.set()
 
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
+        self._schedule_reconnect(client)
         if self._client is not None:
             # expected once at first start: the plugin disconnects a client whose roles change
-            log.info("dynamic-security client disconnected; reconnecting", extra={"reason": str(reason)})
+            log.info(
+                "dynamic-security client disconnected; reconnecting",
+                extra={"reason": str(reason), "delay_s": self.reconnect_delay_s},
+            )
+
+    def _on_connect_fail(self, client: mqtt.Client, _u: Any) -> None:
+        self._schedule_reconnect(client)
+
+    def _schedule_reconnect(self, client: mqtt.Client) -> None:
+        # both paho bounds set to our delay: paho then waits exactly it (see consumer.py)
+        self.reconnect_delay_s = self.backoff.next_delay_s()
+        client.reconnect_delay_set(self.reconnect_delay_s, self.reconnect_delay_s)  # type: ignore[arg-type]
 
     def _on_subscribe(self, _c: Any, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:
         with self._state:
