@@ -8,7 +8,6 @@ topics and each child gets a broker client of its own, so `openiiot broker sync`
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -23,6 +22,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from tests.integration.api_fixtures import assert_problem
 from tests.integration.stack_fixtures import Stack
+from tests.polling import eventually
 from typer.testing import CliRunner
 
 from openiiot.api.app import create_app
@@ -209,16 +209,6 @@ def gateway(plant: Plant) -> Iterator[Gateway]:
         gw.stop()
 
 
-async def eventually(check: Any, what: str, timeout_s: float = 15) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def rejects(platform: Platform, reason: str) -> float:
     from prometheus_client import generate_latest
 
@@ -316,14 +306,16 @@ async def test_child_connectivity_follows_its_gateway_reports_and_falls_with_the
     )
 
     gateway.send("telemetry", {"Compressor A": {"pressure_bar": 7.0}})
-    assert (await eventually(lambda: _status(plant, child["id"], "active"), "activity"))["connected"] is True
+    assert (await eventually(lambda: _status(plant, child["id"], "active"), 15, "activity"))[
+        "connected"
+    ] is True
     gateway.send("disconnect", {"device": "Compressor A"})
     assert (await plant.connectivity(child["id"]))["connected"] is False
 
     gateway.send("telemetry", {"Compressor A": {"pressure_bar": 7.1}})  # data through the gateway: it is back
     assert (await plant.connectivity(child["id"]))["connected"] is True
     gateway.stop()  # the gateway's session ends: its children with it
-    await eventually(lambda: _connected(plant, child["id"], False), "the child to fall with its gateway")
+    await eventually(lambda: _connected(plant, child["id"], False), 15, "the child to fall with its gateway")
     assert await plant.history(child["id"]) == [
         ("connected", "connected via the gateway"),
         ("active", ""),
@@ -350,7 +342,7 @@ async def test_a_childs_command_goes_through_its_gateway_and_the_answer_counts_a
         body: dict[str, Any] = await plant.get(f"/api/v1/commands/{command['id']}")
         return body if body["state"] == "SUCCEEDED" else None
 
-    done = await eventually(succeeded, "the command to succeed")
+    done = await eventually(succeeded, 15, "the command to succeed")
     # an answer shows the request was delivered, on either broker
     assert [h["state"] for h in done["history"]] == ["QUEUED", "SENT", "DELIVERED", "SUCCEEDED"]
     assert done["result"] == {"applied": {"setpoint_bar": 6.8}}
@@ -400,12 +392,12 @@ async def test_a_direct_devices_command_answer_counts_as_activity(plant: Plant) 
     client.connect("127.0.0.1", plant.platform.settings.mqtt_port)
     client.loop_start()
     try:
-        await eventually(lambda: _connected(plant, device_id, True), "the session")
+        await eventually(lambda: _connected(plant, device_id, True), 15, "the session")
         assert (await plant.connectivity(device_id))["status"] == "connected-inactive"
         client.publish(
             f"v1/devices/{device_id}/rpc/response/unknown-command", json.dumps({"result": 1}), qos=1
         ).wait_for_publish(10)
-        await eventually(lambda: _status(plant, device_id, "active"), "the answer to count as activity")
+        await eventually(lambda: _status(plant, device_id, "active"), 15, "the answer to count as activity")
     finally:
         client.disconnect()
         client.loop_stop()
@@ -426,18 +418,18 @@ async def test_a_childs_shared_attributes_reach_it_through_its_gateway(
     gateway.send("connect", {"device": "Compressor A", "type": "compressor"})
     child = await plant.by_name("Compressor A")
     assert child is not None
-    await eventually(lambda: _shared(gateway, 1), "the (empty) set at connect")
+    await eventually(lambda: _shared(gateway, 1), 15, "the (empty) set at connect")
     assert gateway.shared == [{"device": "Compressor A", "data": {}}]
 
     r = await plant.api.put(f"/api/v1/devices/{child['id']}/attributes/shared", json={"setpoint_bar": 6.8})
     assert r.status_code == 200, r.text
-    await eventually(lambda: _shared(gateway, 2), "the change")
+    await eventually(lambda: _shared(gateway, 2), 15, "the change")
     assert gateway.shared[-1] == {"device": "Compressor A", "data": {"setpoint_bar": 6.8}}
 
     gateway.send("disconnect", {"device": "Compressor A"})
     await plant.api.put(f"/api/v1/devices/{child['id']}/attributes/shared", json={"setpoint_bar": 7.0})
     gateway.send("connect", {"device": "Compressor A"})  # back: it gets the whole current set
-    await eventually(lambda: _shared(gateway, 3), "the set at reconnect")
+    await eventually(lambda: _shared(gateway, 3), 15, "the set at reconnect")
     # nothing was pushed while it was away: the platform's messages arrive in order, so it would be here
     assert gateway.shared[2:] == [{"device": "Compressor A", "data": {"setpoint_bar": 7.0}}]
 
@@ -459,7 +451,7 @@ async def test_a_device_that_is_not_a_gateway_creates_nothing_and_keeps_its_own_
             f"v1/devices/{direct.id}/telemetry", json.dumps({"pressure_bar": 7.4}), qos=1
         ).wait_for_publish(10)
         assert await eventually(
-            lambda: _latest_is(plant, direct.id, {"pressure_bar": 7.4}), "its own telemetry"
+            lambda: _latest_is(plant, direct.id, {"pressure_bar": 7.4}), 15, "its own telemetry"
         )
     finally:
         direct.stop()
@@ -510,7 +502,7 @@ async def test_a_gateway_reads_its_childs_attributes_back(plant: Plant, gateway:
         {"id": 2, "device": "Compressor A", "client": False, "keys": ["setpoint_bar", "unknown"]},
     )
     gateway.send("attributes/request", {"id": 3, "device": "Direct-1", "client": True, "key": "firmware"})
-    await eventually(lambda: _answers(gateway, 3), "the three answers")
+    await eventually(lambda: _answers(gateway, 3), 15, "the three answers")
     by_id = {answer["id"]: answer for answer in gateway.attribute_answers}
     assert by_id[1] == {"id": 1, "device": "Compressor A", "value": "2.4.1"}
     assert by_id[2] == {"id": 2, "device": "Compressor A", "values": {"setpoint_bar": 6.8}}
