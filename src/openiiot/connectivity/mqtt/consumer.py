@@ -2,16 +2,18 @@
 
 paho's network thread calls `submit`, which blocks while the ingest queue is full; the thread then stops
 reading the socket, TCP flow control fills up and the broker stops sending (backpressure, architecture §5).
-Acknowledgements come from the ingest worker thread through `Client.ack`, which only appends to paho's
-outgoing deque and wakes the network thread through its socket pair (the same path `publish` takes, which
-paho supports from any thread when `loop_start` runs the network loop).
+Acknowledgements come from the ingest worker thread: it collects the packet ids of committed messages and
+wakes the network thread once through paho's socket pair (the path `publish` takes from any thread); the
+network thread then writes every collected PUBACK in one packet (`_BatchingClient`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
+import struct
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -19,7 +21,7 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from openiiot.connectivity.mqtt.session_log import SESSION_LOG_TOPIC, MosquittoSessionTracker
 from openiiot.connectivity.mqtt.topics import (
@@ -76,6 +78,84 @@ class ReconnectBackoff:
         self._failures = 0
 
 
+_PUBACK = 0x40
+_RECV_BYTES = 1 << 16
+
+
+class _BatchingClient(mqtt.Client):
+    """A paho client that reads the socket in large chunks and writes collected PUBACKs together.
+
+    paho reads one packet per `select` with three or four `recv` calls (type byte, length bytes, body) and
+    writes each PUBACK with its own `send`: at thousands of messages a second those system calls were most
+    of the consumer's cost. Here `_sock_recv` serves paho's small reads from a 64 KiB buffer (and `loop_read`
+    goes on while the buffer holds data, since `select` cannot see it), and `queue_acks` + `loop_write` send
+    the PUBACKs of a committed batch as one write. Both hooks are paho 2.x internals (`_sock_recv`,
+    `_packet_queue`, `_sockpairW`); the integration tests run against the real broker through them.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rbuf = b""
+        self._rpos = 0
+        self._rsock: object = None
+        self._acks_lock = threading.Lock()
+        self._acks: list[int] = []
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._rsock is not self._sock:  # a new connection: what the old one left is void
+            self._rsock, self._rbuf, self._rpos = self._sock, b"", 0
+        if self._rpos >= len(self._rbuf):
+            self._rbuf, self._rpos = super()._sock_recv(_RECV_BYTES), 0  # BlockingIOError: nothing yet
+            if not self._rbuf:
+                return b""  # the broker closed the connection
+        end = self._rpos + bufsize
+        chunk = self._rbuf[self._rpos : end]
+        self._rpos = min(end, len(self._rbuf))
+        return chunk
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._sock is not None and self._buffered():
+            rc = super().loop_read(max_packets)
+        return rc
+
+    def _buffered(self) -> bool:
+        return self._rsock is self._sock and self._rpos < len(self._rbuf)
+
+    def queue_acks(self, mids: list[int]) -> None:
+        """Acknowledge QoS 1 messages (any thread); the network thread writes them together."""
+        with self._acks_lock:
+            wake = not self._acks
+            self._acks.extend(mids)
+        wakeup = self._sockpairW
+        if wake and wakeup is not None:
+            with contextlib.suppress(BlockingIOError, OSError):  # full: a wake-up is pending anyway
+                wakeup.send(b"0")
+
+    def drop_acks(self) -> None:
+        """Forget collected acknowledgements (their connection is gone: the ids mean nothing now)."""
+        with self._acks_lock:
+            self._acks.clear()
+
+    def _flush_acks(self) -> None:
+        with self._acks_lock:
+            mids, self._acks = self._acks, []
+        if mids and self._sock is not None:
+            packet = b"".join(_PUBACK_PACKET.pack(_PUBACK, 2, mid) for mid in mids)
+            self._packet_queue(_PUBACK, packet, 0, 0)
+
+    def loop_write(self) -> MQTTErrorCode:
+        self._flush_acks()
+        return super().loop_write()
+
+    def disconnect(self, *args: Any, **kwargs: Any) -> MQTTErrorCode:
+        self._flush_acks()  # before the DISCONNECT packet, not after it
+        return super().disconnect(*args, **kwargs)
+
+
+_PUBACK_PACKET = struct.Struct("!BBH")
+
+
 class MqttIngestConsumer:
     """Subscribes to all devices' telemetry and client attributes and feeds the ingest pipeline."""
 
@@ -126,7 +206,7 @@ class MqttIngestConsumer:
         self.connected = threading.Event()
         self.counts: Counter[str] = Counter()
         self.broker_stats: dict[str, Any] = {}
-        self._client = mqtt.Client(
+        self._client = _BatchingClient(
             CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False, manual_ack=True
         )
         self._client.username_pw_set(username, password)
@@ -191,6 +271,7 @@ class MqttIngestConsumer:
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         with self._lock:
             self._generation += 1
+            self._client.drop_acks()
         self.connected.clear()
         if self._accepting:
             log.warning("mqtt consumer disconnected; reconnecting", extra={"reason": str(reason)})
@@ -285,7 +366,9 @@ class MqttIngestConsumer:
                 # a mid belongs to one connection: after a reconnect the same number may name another
                 # message, so a late ack of an old connection is dropped (the broker redelivers or not)
                 current = generation == self._generation
-                if current and qos:
+                if current and qos == 1:
+                    self._client.queue_acks([mid])
+                elif current and qos:
                     self._client.ack(mid, qos)
             self.counts["acked" if current else "ack_skipped_stale"] += 1
             self._finish()
