@@ -15,6 +15,7 @@ import logging
 import random
 import struct
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -85,12 +86,14 @@ _RECV_BYTES = 1 << 16
 class _BatchingClient(mqtt.Client):
     """A paho client that reads the socket in large chunks and writes collected PUBACKs together.
 
-    paho reads one packet per `select` with three or four `recv` calls (type byte, length bytes, body) and
-    writes each PUBACK with its own `send`: at thousands of messages a second those system calls were most
-    of the consumer's cost. Here `_sock_recv` serves paho's small reads from a 64 KiB buffer (and `loop_read`
-    goes on while the buffer holds data, since `select` cannot see it), and `queue_acks` + `loop_write` send
-    the PUBACKs of a committed batch as one write. Both hooks are paho 2.x internals (`_sock_recv`,
-    `_packet_queue`, `_sockpairW`); the integration tests run against the real broker through them.
+    paho reads one packet per `select` with three or four `recv` calls (type byte, length bytes, body),
+    builds an MQTTMessage per PUBLISH and writes each PUBACK with its own `send`: at thousands of messages a
+    second that was most of the consumer's cost. Here `_sock_recv` serves paho's small reads from a 64 KiB
+    buffer (and `loop_read` goes on while the buffer holds data, since `select` cannot see it); a QoS 0/1
+    PUBLISH that lies whole in the buffer goes straight to `fast_publish`; `queue_acks` + `loop_write` send
+    the PUBACKs of a committed batch as one write. Every other packet takes paho's own path. The hooks are
+    paho 2.x internals (`_packet_read`, `_sock_recv`, `_in_packet`, `_packet_queue`, `_sockpairW`); the
+    integration tests run against the real broker through them.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -100,6 +103,54 @@ class _BatchingClient(mqtt.Client):
         self._rsock: object = None
         self._acks_lock = threading.Lock()
         self._acks: list[int] = []
+        # (topic, payload, mid, qos) of a PUBLISH, called on the network thread instead of on_message
+        self.fast_publish: Callable[[str, bytes | bytearray, int, int], None] | None = None
+
+    def _packet_read(self) -> MQTTErrorCode:
+        handler = self.fast_publish
+        if handler is not None and self._in_packet["command"] == 0 and self._protocol != mqtt.MQTTv5:
+            publish = self._take_publish()
+            if publish is not None:
+                handler(*publish)
+                with self._msgtime_mutex:
+                    self._last_bytes_received = time.monotonic()  # paho's clock for keep-alive
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return super()._packet_read()  # anything else, or a packet not yet whole in the buffer
+
+    def _take_publish(self) -> tuple[str, bytes, int, int] | None:
+        """A QoS 0/1 PUBLISH (MQTT 3.1.1 section 3.3) whole in the buffer, consumed: (topic, payload, mid,
+        qos); None, consuming nothing, for any other packet, an incomplete one or an undecodable topic."""
+        buf, pos = self._rbuf, self._rpos
+        n = len(buf)
+        if self._rsock is not self._sock or pos >= n or buf[pos] & 0xF0 != 0x30:
+            return None
+        qos = (buf[pos] >> 1) & 3
+        if qos > 1:
+            return None
+        length, shift, i = 0, 0, pos + 1
+        while True:
+            if i >= n or shift > 21:
+                return None
+            byte = buf[i]
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            i += 1
+            if not byte & 0x80:
+                break
+        end = i + length
+        if end > n or length < 2:
+            return None
+        topic_end = i + 2 + ((buf[i] << 8) | buf[i + 1])
+        payload_at = topic_end + (2 if qos else 0)
+        if payload_at > end:
+            return None
+        try:
+            topic = buf[i + 2 : topic_end].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        mid = (buf[topic_end] << 8) | buf[topic_end + 1] if qos else 0
+        self._rpos = end
+        return topic, buf[payload_at:end], mid, qos
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._rsock is not self._sock:  # a new connection: what the old one left is void
@@ -138,11 +189,13 @@ class _BatchingClient(mqtt.Client):
             self._acks.clear()
 
     def _flush_acks(self) -> None:
+        # under the lock until queued: a DISCONNECT queued by another thread can only come before or after
+        # the whole flush, never between taking the ids and queueing their PUBACKs
         with self._acks_lock:
             mids, self._acks = self._acks, []
-        if mids and self._sock is not None:
-            packet = b"".join(_PUBACK_PACKET.pack(_PUBACK, 2, mid) for mid in mids)
-            self._packet_queue(_PUBACK, packet, 0, 0)
+            if mids and self._sock is not None:
+                packet = b"".join(_PUBACK_PACKET.pack(_PUBACK, 2, mid) for mid in mids)
+                self._packet_queue(_PUBACK, packet, 0, 0)
 
     def loop_write(self) -> MQTTErrorCode:
         self._flush_acks()
@@ -216,6 +269,7 @@ class MqttIngestConsumer:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_message = self._on_message
+        self._client.fast_publish = self._on_publish
 
     @property
     def outstanding(self) -> int:
@@ -286,37 +340,47 @@ class MqttIngestConsumer:
         delay_s = self._backoff.next_delay_s()
         self._client.reconnect_delay_set(delay_s, delay_s)  # type: ignore[arg-type]
 
-    def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
-            self._handle(client, msg)
+            topic = msg.topic
+        except UnicodeDecodeError:
+            self.counts["error"] += 1
+            log.warning("mqtt message with an undecodable topic left unacknowledged")
+            return
+        self._on_publish(topic, msg.payload, msg.mid, msg.qos)
+
+    def _on_publish(self, topic: str, payload: bytes | bytearray, mid: int, qos: int) -> None:
+        """One PUBLISH from the broker, through paho's on_message or the client's fast path."""
+        try:
+            self._handle(topic, payload, mid, qos)
         except Exception:
             # paho would re-raise and kill its network thread; count, log, leave the message unacked
             self.counts["error"] += 1
-            log.exception("mqtt message handling failed", extra={"topic": msg.topic})
+            log.exception("mqtt message handling failed", extra={"topic": topic})
 
-    def _handle(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
-        parsed = parse_topic(msg.topic)
+    def _handle(self, topic: str, payload: bytes | bytearray, mid: int, qos: int) -> None:
+        parsed = parse_topic(topic)
         channel = _CHANNELS.get(parsed.kind) if parsed is not None else None
         if parsed is None or channel is None:
-            if msg.topic == SESSION_LOG_TOPIC:
+            if topic == SESSION_LOG_TOPIC:
                 if self._session_log is not None:
-                    self._session_log.feed(msg.payload.decode("utf-8", "replace"))
-            elif msg.topic == BROKER_STATS_TOPIC:
-                self.broker_stats = orjson.loads(msg.payload)
-            elif msg.topic == CONNECTIVITY_TOPIC:
-                self._session_changed(msg.payload)
-            elif msg.topic == RPC_DELIVERED_TOPIC:
+                    self._session_log.feed(payload.decode("utf-8", "replace"))
+            elif topic == BROKER_STATS_TOPIC:
+                self.broker_stats = orjson.loads(payload)
+            elif topic == CONNECTIVITY_TOPIC:
+                self._session_changed(payload)
+            elif topic == RPC_DELIVERED_TOPIC:
                 if self._on_rpc_delivered is not None:
-                    body = orjson.loads(msg.payload)
+                    body = orjson.loads(payload)
                     self._on_rpc_delivered(str(body["device_id"]), str(body["rpc_id"]))
             elif parsed is not None and parsed.kind is TopicKind.RPC_RESPONSE and parsed.rpc_id is not None:
                 if self._on_rpc_response is not None:
-                    self._on_rpc_response(parsed.device_id, parsed.rpc_id, bytes(msg.payload))
+                    self._on_rpc_response(parsed.device_id, parsed.rpc_id, bytes(payload))
                     self.counts["rpc_responses"] += 1
             else:
                 self.counts["unexpected_topic"] += 1
-            if msg.qos:
-                client.ack(msg.mid, msg.qos)
+            if qos:
+                self._client.ack(mid, qos)
             return
         if not self._accepting:
             self.counts["not_accepting"] += 1  # stopping: leave unacked for redelivery
@@ -324,11 +388,11 @@ class MqttIngestConsumer:
         with self._lock:
             generation = self._generation
             self._outstanding += 1
-        on_done = self._ack_callback(msg.mid, msg.qos, generation)
+        on_done = self._ack_callback(mid, qos, generation)
         message = IngestMessage(
             device_id=parsed.device_id,
             channel=channel,
-            payload=bytes(msg.payload),
+            payload=bytes(payload),
             received_ms=self._clock.now_ms(),
             on_done=on_done,
         )
@@ -337,7 +401,7 @@ class MqttIngestConsumer:
         except Overloaded:
             self._finish()
             self.counts["overloaded"] += 1
-            log.warning("ingest refused a message; left unacknowledged", extra={"topic": msg.topic})
+            log.warning("ingest refused a message; left unacknowledged", extra={"topic": topic})
             return
         except BaseException:
             self._finish()
