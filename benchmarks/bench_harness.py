@@ -79,7 +79,17 @@ class PublisherFleet:
         processes: int,
         start_at: float,
         stop_at: float,
+        generator: str = "paho",
     ) -> None:
+        # "paho": openiiot.sim.load (paho clients); "async": benchmarks/mqtt_load.py (pre-encoded packets)
+        if generator == "async":
+            from mqtt_load import run_async_publisher
+
+            target = run_async_publisher
+        elif generator == "paho":
+            target = run_publisher
+        else:
+            raise ValueError(f"unknown load generator {generator!r}")
         ctx = multiprocessing.get_context("spawn")
         self._procs: list[tuple[multiprocessing.process.BaseProcess, object]] = []
         n = max(1, min(processes, len(creds)))
@@ -87,7 +97,7 @@ class PublisherFleet:
             receiver, sender = ctx.Pipe(duplex=False)
             phase = (i / n) / spec.rate_hz if spec.rate_hz > 0 else 0.0  # spread the bursts
             args = (host, port, creds[i::n], spec, start_at, stop_at, sender, phase)
-            proc = ctx.Process(target=run_publisher, args=args, name=f"bench-publisher-{i}", daemon=True)
+            proc = ctx.Process(target=target, args=args, name=f"bench-publisher-{i}", daemon=True)
             proc.start()
             sender.close()
             self._procs.append((proc, receiver))

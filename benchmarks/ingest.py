@@ -79,6 +79,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--publishers", type=int, default=2, help="publisher processes")
     p.add_argument(
+        "--load-generator",
+        choices=["async", "paho"],
+        default="async",
+        help="async: pre-encoded packets on asyncio (benchmarks/mqtt_load.py); paho: openiiot.sim.load",
+    )
+    p.add_argument(
         "--mode",
         choices=["embedded", "production"],
         default="embedded",
@@ -198,7 +204,9 @@ def run_raw(args: argparse.Namespace, spec: LoadSpec) -> RunResult:
         window = (start_at + args.warmup, start_at + args.warmup + args.duration)
         subscriber = RawSubscriber(port, observer_password, window)
         try:
-            fleet = PublisherFleet("127.0.0.1", port, creds, spec, args.publishers, start_at, window[1])
+            fleet = PublisherFleet(
+                "127.0.0.1", port, creds, spec, args.publishers, start_at, window[1], args.load_generator
+            )
             processes = {"broker": broker_pids, "subscriber": [os.getpid()], "publishers": fleet.pids}
             busy = sample_cpu_at(window, processes)
             results = fleet.results(timeout_s=window[1] - time.time() + 60.0)
@@ -228,7 +236,8 @@ def _ms(value: float | None) -> str:
 def _row(spec: LoadSpec, r: RunResult) -> str:
     shape = f"{spec.keys_per_msg} x {spec.entries_per_msg} @ {spec.rate_hz:g}/s"
     drain = "never" if r.drain_s is None else f"{r.drain_s:.1f}"
-    procs = " / ".join(f"{v:.0f}" for v in r.process_cpu_pct.values()) or "-"
+    named = "production" in r.scenario  # more process groups than the header names
+    procs = " / ".join(f"{k} {v:.0f}" if named else f"{v:.0f}" for k, v in r.process_cpu_pct.items()) or "-"
     return (
         f"| {shape} | {r.scenario} | {r.offered_msg_s:,.0f} | {r.offered_pts_s:,.0f} | "
         f"{r.delivered_pts_s:,.0f} | "

@@ -192,7 +192,9 @@ def run_platform(args: argparse.Namespace, spec: LoadSpec) -> RunResult:
             creds = api.provision(args.devices, keys)
             start_at = time.time() + 3.0 + args.devices / 200.0
             window = (start_at + args.warmup, start_at + args.warmup + args.duration)
-            fleet = PublisherFleet("127.0.0.1", mqtt_port, creds, spec, args.publishers, start_at, window[1])
+            fleet = PublisherFleet(
+                "127.0.0.1", mqtt_port, creds, spec, args.publishers, start_at, window[1], args.load_generator
+            )
             probe = [device_id for device_id, _ in creds[: args.probe_devices]]
             interval_s = 1.0 / args.probe_hz
             prober = LatencyProber(api_clone(base_url, api), probe, keys[0], window, interval_s)

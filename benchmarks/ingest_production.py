@@ -107,9 +107,13 @@ def platform_processes(
                 }
                 log = (workdir / f"{role}-{n}.log").open("wb")
                 logs.append(log)
+                command = [sys.executable, "-m", "openiiot.cli.app", "serve", "--role", role]
+                profile_dir = os.environ.get("OPENIIOT_BENCH_PROFILE_DIR")
+                if profile_dir and role == "ingest":  # cProfile per thread: benchmarks/thread_profile.py
+                    command[1:1] = [str(Path(__file__).resolve().parent / "thread_profile.py"), profile_dir]
                 procs[role].append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "openiiot.cli.app", "serve", "--role", role],
+                        command,
                         env=env,
                         stdout=log,
                         stderr=subprocess.STDOUT,
@@ -145,6 +149,17 @@ def platform_processes(
             log.close()
 
 
+def postgres_pids(database_url: str) -> list[int]:
+    """The server processes working for this database: its backends plus the WAL writer and checkpointer."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE (datname = current_database() "
+            "AND pid <> pg_backend_pid()) "
+            "OR backend_type IN ('walwriter', 'checkpointer', 'background writer')"
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
 def stored_points(database_url: str) -> int:
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT count(*) FROM telemetry.raw").fetchone()
@@ -177,7 +192,9 @@ def run_production(args: argparse.Namespace, spec: LoadSpec) -> RunResult:
             creds = api.provision(args.devices, keys)
             start_at = time.time() + 3.0 + args.devices / 200.0
             window = (start_at + args.warmup, start_at + args.warmup + args.duration)
-            fleet = PublisherFleet("127.0.0.1", mqtt_port, creds, spec, args.publishers, start_at, window[1])
+            fleet = PublisherFleet(
+                "127.0.0.1", mqtt_port, creds, spec, args.publishers, start_at, window[1], args.load_generator
+            )
             probe = [device_id for device_id, _ in creds[: args.probe_devices]]
             prober = LatencyProber(api_clone(base_url, api), probe, keys[0], window, 1.0 / args.probe_hz)
             prober.start()
@@ -186,6 +203,7 @@ def run_production(args: argparse.Namespace, spec: LoadSpec) -> RunResult:
                 "broker": [broker_pid],
                 "publishers": fleet.pids,
                 "api": pids["api"],
+                "postgres": postgres_pids(database_url),
             }
             busy = sample_cpu_at(window, processes)
             time.sleep(max(0.0, window[0] - time.time()))
@@ -214,6 +232,18 @@ def run_production(args: argparse.Namespace, spec: LoadSpec) -> RunResult:
     run.drain_s = None if reached_s is None else max(0.0, reached_s - last_publish_s)
     if prober.revisit_s:
         run.resolution_ms = 1000.0 * sum(prober.revisit_s) / len(prober.revisit_s)
+    workers_core = run.process_cpu_pct.get("ingest workers", 0.0) / 100.0
+    if run.delivered_pts_s > 0 and workers_core:
+        run.notes.append(
+            f"production: ingest workers used {1e6 * workers_core / run.delivered_pts_s:.1f} µs of CPU per "
+            "committed point (process CPU seconds / points committed in the window)"
+        )
+    publishers_core = run.process_cpu_pct.get("publishers", 0.0) / 100.0
+    if run.offered_msg_s > 0 and publishers_core:
+        run.notes.append(
+            f"production: the load generator ({args.load_generator}) used "
+            f"{1e6 * publishers_core / run.offered_msg_s:.1f} µs of CPU per message"
+        )
     if total:
         run.notes.append(
             f"production: {size / total * 1e6 / 2**20:,.0f} MiB on disk per million points stored"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from mqtt_fixtures import (
+    MAX_PAYLOAD_BYTES,
     SERVICE_PASSWORD,
     SERVICE_USER,
     BrokerHandle,
@@ -136,6 +137,29 @@ def test_an_acknowledged_message_is_not_delivered_again(
     consumers(second.submit)
     wait_for(lambda: second.messages, 10, "the message queued while offline")
     assert second.payloads() == [b'{"n": 2}']
+
+
+def test_a_burst_of_mixed_sizes_arrives_whole_and_in_order(
+    mqtt_broker: BrokerHandle, clients: MakeClient, consumers: Callable[..., MqttIngestConsumer]
+) -> None:
+    # Many packets per socket read, lengths of one to three bytes, and packets cut by the read buffer's end:
+    # the consumer's own reader must hand each payload over exactly and go on reading after them.
+    recorder = Recorder()
+    consumer = consumers(recorder.submit)
+    device = clients(mqtt_broker.port, "dev-a", "tok-a")
+    device.connect()
+    sizes = [1, 126, 127, 128, 129, 4000, 16383, 16384, 16385, 20000] * 3 + list(range(1, 400, 7))
+    sizes = [min(size, MAX_PAYLOAD_BYTES) for size in sizes]
+    sent = [bytes([48 + i % 10]) * size for i, size in enumerate(sizes)]
+    infos = [device.client.publish("v1/devices/dev-a/telemetry", body, qos=1) for body in sent]
+    wait_for(lambda: all(info.mid in device.pubacks for info in infos), 20, "the broker's PUBACKs")
+    wait_for(lambda: len(recorder.messages) == len(sent), 20, "every message")
+    assert recorder.payloads() == sent
+    recorder.finish_all()
+    wait_for(lambda: consumer.counts["acked"] == len(sent) and consumer.outstanding == 0, 10, "the acks")
+    device.publish("v1/devices/dev-a/telemetry", b'{"after": 1}')  # the connection still works
+    wait_for(lambda: len(recorder.messages) == len(sent) + 1, 10, "the next message")
+    assert recorder.payloads()[-1] == b'{"after": 1}'
 
 
 def test_a_blocked_submit_loses_nothing(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
@@ -260,3 +261,36 @@ def test_unreadable_attribute_messages_are_refused_whole(payload: bytes, reason:
     result = decode_attributes(payload, max_payload_bytes=1024)
     assert result.error is reason
     assert result.attributes == {}
+
+
+number_values = st.dictionaries(
+    st.sampled_from(["a", "b", "c", "t", "bad key!"]),
+    st.one_of(
+        st.floats(),  # NaN and infinities included
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.booleans(),
+        texts,
+    ),
+    max_size=5,
+)
+policies = st.builds(
+    KeyPolicy,
+    strict=st.booleans(),
+    declared=st.frozensets(st.sampled_from(["a", "b", "c", "t"])),
+    text_keys=st.frozensets(st.just("t"), max_size=1),
+    ranges=st.dictionaries(st.sampled_from(["a", "b"]), st.just((0.0, 10.0)), max_size=1),
+)
+
+
+@given(st.lists(number_values, min_size=1, max_size=3), policies)
+def test_the_all_numbers_fast_path_decides_exactly_as_the_per_value_path(
+    docs: list[dict[str, Any]], policy: KeyPolicy
+) -> None:
+    raw = json.dumps([{"ts": NOW_MS, "values": d} for d in docs])  # NaN/Infinity literals included
+    fast = decode(raw, policy)
+    with patch("openiiot.services.payloads._plain_numbers", return_value=None):
+        slow = decode(raw, policy)
+    (fast_points, fast_result), (slow_points, slow_result) = fast, slow
+    assert fast_points == slow_points
+    assert fast_result.accepted == slow_result.accepted
+    assert (fast_result.rejects, fast_result.error) == (slow_result.rejects, slow_result.error)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+from itertools import repeat
 
 from openiiot.domain.errors import ValidationFailed
 
@@ -27,6 +29,9 @@ class Aggregate(StrEnum):
     COUNT = "count"
     FIRST = "first"
     LAST = "last"
+
+
+_GOOD = int(Quality.GOOD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,16 @@ class TelemetryBatch:
         self.value.append(value)
         self.text.append(text)
         self.quality.append(int(quality))
+
+    def add_numbers(self, device_id: str, ts_ms: int, keys: Iterable[str], values: list[float]) -> None:
+        """Append one good-quality number per key, all of one device at one instant (the ingest fast path)."""
+        n = len(values)
+        self.device_id.extend(repeat(device_id, n))
+        self.key.extend(keys)
+        self.ts_ms.extend(repeat(ts_ms, n))
+        self.value.extend(values)
+        self.text.extend(repeat(None, n))
+        self.quality.extend(repeat(_GOOD, n))
 
     def extend(self, other: TelemetryBatch) -> None:
         """Append every point of `other`."""

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 
 from openiiot.domain.errors import Overloaded
 from openiiot.domain.model import Attribute, AttributeScope
@@ -30,6 +31,7 @@ from openiiot.services.ports import Clock, TelemetryStore, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
+_NO_REJECTS: Mapping[str, int] = MappingProxyType({})
 _POLL_S = 0.1  # how often an idle worker looks at the stop flag
 _BACKOFF_MIN_S = 0.05
 _BACKOFF_MAX_S = 5.0
@@ -123,6 +125,8 @@ class IngestPipeline:
         # Held while a message is being put, so that stop() knows when no more messages can arrive.
         self._submit_lock = threading.Lock()
         self._closed = False
+        # read when scraped: no gauge update per message on the network thread
+        metrics.queue_depth.set_function(self._queue.qsize)
 
     @property
     def metrics(self) -> IngestMetrics:
@@ -178,7 +182,6 @@ class IngestPipeline:
             raise Overloaded("the ingest queue is full") from exc
         finally:
             self._submit_lock.release()
-        self._metrics.queue_depth.set(self._queue.qsize())
 
     def _run(self) -> None:
         while True:
@@ -306,19 +309,26 @@ class IngestPipeline:
             metrics.messages.labels(channel=channel.value).inc(n)
         rejects: Counter[str] = Counter()
         seen: dict[str, int] = {}
+        unknown = (RejectReason.UNKNOWN_DEVICE, RejectReason.DEVICE_DISABLED)
         for message, result in zip(messages, work.results, strict=True):
-            rejects.update({reason.value: n for reason, n in result.rejects.items()})
-            if result.error not in (RejectReason.UNKNOWN_DEVICE, RejectReason.DEVICE_DISABLED):
-                previous = self._activity_ms.get(message.device_id, 0)
-                self._activity_ms[message.device_id] = max(previous, message.received_ms)
-                seen[message.device_id] = max(seen.get(message.device_id, 0), message.received_ms)
+            if result.rejects:
+                for reason, n in result.rejects.items():
+                    rejects[reason.value] += n
+                if result.error in unknown:
+                    continue
+            device_id, received_ms = message.device_id, message.received_ms
+            if seen.get(device_id, -1) < received_ms:
+                seen[device_id] = received_ms
+        activity = self._activity_ms
+        for device_id, received_ms in seen.items():
+            if activity.get(device_id, -1) < received_ms:
+                activity[device_id] = received_ms
         for activity_listener in self._activity_listeners:
             try:
                 activity_listener(seen)
             except Exception:
                 log.exception("activity listener failed")
         metrics.count_rejects(rejects)
-        metrics.queue_depth.set(self._queue.qsize())
         for message, result in zip(messages, work.results, strict=True):
             if message.on_done is not None:
                 self._call_on_done(message.on_done, result)
@@ -331,12 +341,15 @@ class IngestPipeline:
                     log.exception("ingest listener failed", extra={"listener": repr(listener)})
 
     def _call_on_done(self, on_done: Callable[[IngestOutcome], None], result: DecodeResult) -> None:
-        outcome = IngestOutcome(
-            accepted=result.accepted,
-            rejected={reason.value: n for reason, n in result.rejects.items()},
-            error=None if result.error is None else result.error.value,
-            examples=tuple((where, reason.value) for where, reason in result.examples),
-        )
+        if result.rejects:
+            outcome = IngestOutcome(
+                accepted=result.accepted,
+                rejected={reason.value: n for reason, n in result.rejects.items()},
+                error=None if result.error is None else result.error.value,
+                examples=tuple((where, reason.value) for where, reason in result.examples),
+            )
+        else:  # the common case: nothing refused, nothing to explain
+            outcome = IngestOutcome(result.accepted, _NO_REJECTS, None)
         try:
             on_done(outcome)
         except Exception:

@@ -162,6 +162,29 @@ def _text_ok(text: str) -> bool:
     return True
 
 
+_NUMBER_TYPES: Final = frozenset({float, int, bool})
+
+
+def _plain_numbers(values: dict[Any, Any], policy: KeyPolicy) -> list[float] | None:
+    """The values as floats when every one is a finite number under a known-valid key that the policy takes
+    without a range check; None otherwise (then `_add_values` looks at each value). Set operations and
+    `map` run in C: this is the ingest hot path."""
+    if not (
+        _VALID_KEYS.issuperset(values)
+        and _NUMBER_TYPES.issuperset(map(type, values.values()))
+        and policy.text_keys.isdisjoint(values)
+        and (not policy.strict or policy.declared.issuperset(values))
+        and (not policy.ranges or policy.ranges.keys().isdisjoint(values))
+    ):
+        return None
+    try:
+        numbers = list(map(float, values.values()))  # int and bool to float, as the per-value path does
+    except OverflowError:  # an integer beyond float64
+        return None
+    # NaN and infinities propagate through a sum; a sum of finite values that overflows takes the slow path
+    return numbers if math.isfinite(sum(numbers)) else None
+
+
 def _add_values(
     values: dict[Any, Any],
     ts_ms: int,
@@ -171,6 +194,11 @@ def _add_values(
     result: DecodeResult,
 ) -> None:
     """Append every valid value of one `{key: value}` object to `out`; count the rest."""
+    numbers = _plain_numbers(values, policy)
+    if numbers is not None:
+        out.add_numbers(device_id, ts_ms, values, numbers)
+        result.accepted += len(numbers)
+        return
     strict, declared, text_keys, ranges = policy.strict, policy.declared, policy.text_keys, policy.ranges
     accepted = 0
     for key, raw in values.items():
@@ -251,8 +279,9 @@ def _add_entry(
         _add_values(entry, received_ms, device_id, policy, out, result)
         return
     values = entry["values"]
-    for extra in entry.keys() - {"ts", "values"}:
-        result.reject(RejectReason.WRONG_SHAPE, str(extra)[:64])
+    if len(entry) > 2:
+        for extra in entry.keys() - {"ts", "values"}:
+            result.reject(RejectReason.WRONG_SHAPE, str(extra)[:64])
     if type(values) is not dict:
         result.reject(RejectReason.WRONG_SHAPE, "values")
         return

@@ -81,7 +81,6 @@ STAGING = (
     "value DOUBLE PRECISION, text TEXT, quality SMALLINT NOT NULL) ON COMMIT DELETE ROWS"
 )
 COPY_BATCH = "COPY batch_in (series_id, ts, value, text, quality) FROM STDIN (FORMAT BINARY)"
-COPY_TYPES = ("int8", "int8", "float8", "text", "int2")
 
 
 def floor_sql(column: str, step_ms: int) -> str:
