@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.integration.stack_fixtures import Stack
-from tests.integration.test_platform import poll
+from tests.polling import eventually
 
 from openiiot.api.app import create_app
 from openiiot.bootstrap import Platform, build_platform
@@ -135,10 +135,10 @@ async def test_an_alarm_is_raised_escalated_acknowledged_cleared_and_raised_anew
         found = await world.alarms(active=True)
         return found if len(found) == 1 and found[0]["severity"] == severity else None
 
-    [alarm] = await poll(lambda: one_alarm("major"), 10, "a major alarm")
+    [alarm] = await eventually(lambda: one_alarm("major"), 10, "a major alarm")
     assert alarm["originator_id"] == world.device_id and alarm["raised_ms"] == t0
     await world.post_pressure(int(time.time() * 1000), 9.4)
-    [alarm] = await poll(lambda: one_alarm("critical"), 10, "escalation to critical")
+    [alarm] = await eventually(lambda: one_alarm("critical"), 10, "escalation to critical")
 
     acked = await world.api.post(f"/api/v1/alarms/{alarm['id']}/acknowledge", json={"comment": "on my way"})
     assert acked.status_code == 200 and acked.json()["acknowledged"]
@@ -150,9 +150,9 @@ async def test_an_alarm_is_raised_escalated_acknowledged_cleared_and_raised_anew
     async def cleared() -> Any:
         return (await world.api.get(f"/api/v1/alarms/{alarm['id']}")).json()["cleared_ms"]
 
-    assert await poll(cleared, 10, "the alarm to clear") == t_clear
+    assert await eventually(cleared, 10, "the alarm to clear") == t_clear
     await world.post_pressure(int(time.time() * 1000), 8.2)
-    [new] = await poll(lambda: one_alarm("major"), 10, "a new alarm after clear")
+    [new] = await eventually(lambda: one_alarm("major"), 10, "a new alarm after clear")
     assert new["id"] != alarm["id"]
     assert [a["active"] for a in await world.alarms()] == [False, True]
     kpis = (await world.api.get("/api/v1/alarms/kpis", params={"from_ms": t0, "to_ms": t0 + 600_000})).json()
@@ -171,7 +171,7 @@ async def test_an_invalid_rule_is_refused_naming_the_bad_part(world: World) -> N
 async def test_another_tenants_alarm_is_not_found(platform: Platform, world: World) -> None:
     assert (await create_rule(world, pressure_rule())).status_code == 201
     await world.post_pressure(int(time.time() * 1000), 9.9)
-    [alarm] = await poll(world.alarms, 10, "an alarm")
+    [alarm] = await eventually(world.alarms, 10, "an alarm")
     other = await provision(world.api, "Other Co")
     user = {
         "tenant_id": other.tenant_id,
@@ -204,7 +204,7 @@ async def test_a_duration_half_way_through_survives_a_restart(tmp_path: Path, st
             world = await provision(api, "Acme Air")
             assert (await create_rule(world, rule)).status_code == 201
             await world.post_pressure(t0, 9.0)
-            await poll(lambda: _state_saved(first, world.device_id), 30, "the rule state to be stored")
+            await eventually(lambda: _state_saved(first, world.device_id), 30, "the rule state to be stored")
     finally:
         first.stop()
     second = start_platform(stack, tmp_path)  # the same database: a new engine with an empty cache
@@ -212,7 +212,7 @@ async def test_a_duration_half_way_through_survives_a_restart(tmp_path: Path, st
         async with client_of(second) as api:
             world.api = api
             await world.post_pressure(t0 + 3500, 9.1)
-            [alarm] = await poll(world.alarms, 30, "the alarm after the restart")  # slow CI machines
+            [alarm] = await eventually(world.alarms, 30, "the alarm after the restart")  # slow CI machines
             assert alarm["raised_ms"] == t0 + 3000  # the duration started before the restart
     finally:
         second.stop()

@@ -93,9 +93,9 @@ class _BatchingClient(mqtt.Client):
     buffer (and `loop_read` goes on while the buffer holds data, since `select` cannot see it); a QoS 0/1
     PUBLISH that lies whole in the buffer goes straight to `fast_publish`; `queue_acks` + `loop_write` send
     the PUBACKs of a committed batch as one write. Every other packet takes paho's own path. The hooks are
-    paho 2.2 internals (`_packet_read`, `_sock_recv`, `_in_packet`, `_packet_queue`, `_sockpairW`; pyproject.toml
-    pins paho to 2.2.x for that reason); the
-    integration tests run against the real broker through them.
+    paho 2.2 internals (`_packet_read`, `_sock_recv`, `_in_packet`, `_packet_queue`, `_sockpairW`;
+    pyproject.toml pins paho to 2.2.x for that reason); the integration tests run against the real broker
+    through them.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
