@@ -148,7 +148,7 @@ def test_a_device_that_is_not_a_gateway_creates_nothing_and_keeps_its_own_teleme
     rig.send(Channel.GATEWAY_CONNECT, {"device": "Sneaky"}, device_id="direct")
     rig.send(Channel.GATEWAY_TELEMETRY, {"Sneaky": {"p": 1.0}, "Other": {"p": 2.0}}, device_id="direct")
     rig.send(Channel.TELEMETRY, {"p": 5.0}, device_id="direct")  # its own data still goes through
-    wait_for(lambda: len(rig.outcomes) == 3, "the outcomes")
+    wait_for(lambda: len(rig.outcomes) == 3, 10, "the outcomes")
     assert [o.error for o in rig.outcomes[:2]] == ["not_a_gateway", "not_a_gateway"]
     assert rig.outcomes[2].accepted == 1 and rig.values("direct") == [5.0]
     with rig.uow() as u:
@@ -162,10 +162,10 @@ def test_a_gateway_creates_at_most_max_children_and_keeps_using_those_it_has() -
     rig.pipeline.start()
     try:
         rig.send(Channel.GATEWAY_TELEMETRY, {"A": {"p": 1.0}, "B": {"p": 2.0}, "C": {"p": 3.0}})
-        wait_for(lambda: len(rig.outcomes) == 1, "the first outcome")
+        wait_for(lambda: len(rig.outcomes) == 1, 10, "the first outcome")
         rig.send(Channel.GATEWAY_CONNECT, {"device": "D"})
         rig.send(Channel.GATEWAY_TELEMETRY, {"A": {"p": 4.0}})  # an existing child is still served
-        wait_for(lambda: len(rig.outcomes) == 3, "the outcomes")
+        wait_for(lambda: len(rig.outcomes) == 3, 10, "the outcomes")
         first, connect, again = rig.outcomes
         assert first.accepted == 2 and first.rejected == {"too_many_children": 1}
         assert connect.error == "too_many_children"
@@ -178,7 +178,7 @@ def test_a_gateway_creates_at_most_max_children_and_keeps_using_those_it_has() -
 
 def test_an_attribute_request_is_answered_with_the_childs_values(rig: Rig) -> None:
     rig.send(Channel.GATEWAY_ATTRIBUTES, {"A": {"fw": "2.4.1", "serial": "S-1"}})
-    wait_for(lambda: rig.outcomes, "the attributes to be stored")
+    wait_for(lambda: rig.outcomes, 10, "the attributes to be stored")
     rig.send(Channel.GATEWAY_ATTRIBUTES_REQUEST, {"id": 1, "device": "A", "client": True, "key": "fw"})
     rig.send(
         Channel.GATEWAY_ATTRIBUTES_REQUEST,
