@@ -12,7 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from openiiot.analytics.condition.monitor import DEFAULT_GROUPS, WAVE_FEATURES, ConditionMonitor
+from openiiot.analytics.condition.monitor import (
+    DEFAULT_GROUPS,
+    WAVE_FEATURES,
+    ConditionMonitor,
+    MonitorSettings,
+)
 from openiiot.domain.alarms import parse_rule
 from openiiot.domain.errors import ValidationFailed
 from openiiot.services.condition_jobs import ConditionConfig
@@ -44,7 +49,7 @@ def _posted_bodies(doc: str, path: str) -> list[dict[str, Any]]:
     return bodies
 
 
-def test_the_alarm_rule_of_docs_alarms_md_is_valid_and_its_error_example_is_what_the_validator_says() -> None:
+def test_the_alarm_rule_of_docs_alarms_md_is_valid_and_its_error_example_is_exact() -> None:
     bodies = _posted_bodies("alarms.md", "api/v1/alarm-rules")
     assert len(bodies) == 1
     body = bodies[0]
@@ -67,13 +72,20 @@ def test_the_webhook_notification_rule_of_docs_alarms_md_has_the_documented_shap
     (body,) = _posted_bodies("alarms.md", "api/v1/notifications/rules")
     assert body["channel"] == "webhook"
     assert body["target"]["url"].startswith("http://127.0.0.1:9000/")
-    assert "python3 docs/examples/webhook_receiver.py --port 9000 --secret " + body["target"]["secret"] in "".join(
-        _blocks("alarms.md", "sh")
-    )
+    receiver = "python3 docs/examples/webhook_receiver.py --port 9000 --secret " + body["target"]["secret"]
+    assert receiver in "".join(_blocks("alarms.md", "sh"))
+    assert (DOCS / "examples" / "webhook_receiver.py").is_file()
+
+
+def test_the_shelve_example_of_docs_alarms_md_does_not_use_a_fixed_instant() -> None:
+    """Shelving must end after now and within 7 days: a literal date in the example turns into a 422."""
+    shelve = [b for b in _blocks("alarms.md", "sh") if "/shelve" in b]
+    assert shelve and all(not re.search(r"until_ms\W+\d", b) for b in shelve)
 
 
 def test_the_condition_monitoring_attribute_example_is_accepted() -> None:
-    (example,) = [o for b in _blocks("condition-monitoring.md", "json") for o in _json_objects(b) if "bearing" in o]
+    objects = [o for b in _blocks("condition-monitoring.md", "json") for o in _json_objects(b)]
+    (example,) = [o for o in objects if "bearing" in o]
     cfg = ConditionConfig.from_json(example)
     assert cfg.bearing == "6205" and cfg.envelope_band == (1640.0, 4010.0)
     for block in _blocks("condition-monitoring.md", "sh"):
@@ -97,8 +109,6 @@ def _derived_keys() -> set[str]:
     def row(scale: float) -> dict[str, float]:
         return {k: v * (scale if k == "hf_rms" else 1.0) * (1 + 0.02 * rng.normal()) for k, v in base.items()}
 
-    from openiiot.analytics.condition.monitor import MonitorSettings
-
     monitor = ConditionMonitor(MonitorSettings(features=features)).fit([row(1.0) for _ in range(40)])
     keys = set(WAVE_FEATURES)
     for i in range(60):  # the bearing indicator grows until RUL is estimated
@@ -106,7 +116,7 @@ def _derived_keys() -> set[str]:
     return keys
 
 
-def test_every_cm_key_named_in_docs_condition_monitoring_md_is_written_and_every_written_key_is_named() -> None:
+def test_the_cm_keys_of_docs_condition_monitoring_md_are_those_the_monitor_writes() -> None:
     text = (DOCS / "condition-monitoring.md").read_text(encoding="utf-8")
     named = set(re.findall(r"`cm\.([a-z_]+)`", text))
     # section 4 names keys without the prefix in its headings: "— `velocity_rms` (mm/s), `iso_zone` ..."
