@@ -266,6 +266,26 @@ def test_shared_attributes_are_pushed_and_client_ones_read_only(h: Harness, a: T
         h.services.attributes.set(tech, a.device_id, AttributeScope.SERVER, {"bad key!": 1})
 
 
+def test_a_condition_monitoring_attribute_with_a_mistake_is_refused(h: Harness, a: TenantWorld) -> None:
+    """docs/condition-monitoring.md §2: a typo must be a 422 at once, not a setting the job skips silently."""
+    tech = principal(Role.TECHNICIAN, a.tenant_id)
+    good = {"condition_monitoring": {"healthy_hours": 24, "bearing": "6205"}}
+    h.services.attributes.set(tech, a.device_id, AttributeScope.SERVER, good)
+    for bad, field in (
+        ({"healthy_hour": 24}, "condition_monitoring"),  # misspelt setting
+        ({"bearing": "6666"}, "bearing"),  # unknown bearing
+        ({"budget": 0.7}, "condition_monitoring"),  # out of range
+        ("on", "condition_monitoring"),  # not an object
+    ):
+        with pytest.raises(ValidationFailed) as err:
+            h.services.attributes.set(tech, a.device_id, AttributeScope.SERVER, {"condition_monitoring": bad})
+        assert err.value.field == field
+    stored = h.services.attributes.get(tech, a.device_id, AttributeScope.SERVER)
+    assert [(x.key, x.value) for x in stored] == [("condition_monitoring", good["condition_monitoring"])]
+    # a shared attribute of that name is the device's business, not the monitor's
+    h.services.attributes.set(tech, a.device_id, AttributeScope.SHARED, {"condition_monitoring": "on"})
+
+
 # --- telemetry queries ------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ from openiiot.domain.errors import ValidationFailed
 from openiiot.domain.model import Attribute, AttributeScope, JsonValue, Principal, Role, validate_key_name
 from openiiot.services.audit import record
 from openiiot.services.authorization import require_reader, require_role, scope_of
+from openiiot.services.condition_jobs import CONFIG_ATTRIBUTE, ConditionConfig
 from openiiot.services.ports import Clock, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,9 @@ class AttributeService:
             raise ValidationFailed(f"at most {MAX_KEYS_PER_WRITE} attributes per request", field="body")
         for key in values:
             validate_key_name(key, field_name=key)
+        if scope is AttributeScope.SERVER and CONFIG_ATTRIBUTE in values:
+            # refused here, not only skipped with a log line by the job: the engineer sees the mistake at once
+            ConditionConfig.from_json(values[CONFIG_ATTRIBUTE])
         now_ms = self._clock.now_ms()
         attributes = [Attribute(device_id, scope, k, v, now_ms) for k, v in values.items()]
         with self._uow() as uow:

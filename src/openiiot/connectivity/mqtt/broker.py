@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -113,11 +114,28 @@ class _RequeueingHandler(BrokerProtocolHandler):  # type: ignore[misc]
             raise
 
 
+class SnapshotSubscriptions(dict[str, Any]):
+    """amqtt 0.12's subscription table, iterated over a snapshot.
+
+    amqtt loops over the table with awaits inside (`_run_broadcast`, the retained messages at a connect);
+    a client subscribing meanwhile made the loop fail with "dictionary changed size during iteration", which
+    dropped that message for the subscribers not yet served (seen at every first `openiiot demo`, when
+    twelve devices connect and subscribe at once). A loop now sees the table as it was when it began.
+    """
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(dict.keys(self)))
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return list(dict.items(self))
+
+
 class _LimitedBroker(Broker):  # type: ignore[misc]
     """amqtt's Broker plus a payload size limit, redelivery after disconnects, and refused-session cleanup."""
 
     def __init__(self, config: BrokerConfig, *, max_payload_bytes: int, stats: DenialStats) -> None:
         super().__init__(config)
+        self._subscriptions = SnapshotSubscriptions(self.subscriptions)
         self._max_payload_bytes = max_payload_bytes
         self._stats = stats
 
