@@ -15,6 +15,7 @@ from tests.unit.test_alarm_evaluator_equivalence import Call, histories, rules
 from openiiot.domain.alarms import AlarmRule, RuleState, advance, parse_rule
 from openiiot.services.alarm_state_store import (
     TRIM_SLACK,
+    PendingWrite,
     StoredState,
     committed,
     load_states,
@@ -27,7 +28,10 @@ KEY = ("r", "dev-1")
 
 
 def _store(factory: MemoryUnitOfWorkFactory, before: StoredState, state: RuleState) -> StoredState:
-    pending = prepare_write(KEY, "t-a", before, state)
+    return _write(factory, prepare_write(KEY, "t-a", before, state))
+
+
+def _write(factory: MemoryUnitOfWorkFactory, pending: PendingWrite) -> StoredState:
     with factory() as uow:
         store(uow.alarms, [pending])
         uow.commit()
@@ -100,7 +104,7 @@ def test_a_batch_stores_only_its_own_samples_however_long_the_window() -> None:
         pending = prepare_write(KEY, "t-a", stored, state)
         assert [len(c.items) for c in pending.appends] == [10]
         assert len(str(pending.write.state)) < 1_000  # the row: timers and lengths, no samples
-        stored = _store(factory, stored, state)
+        stored = _write(factory, pending)
     [window] = stored.state.windows.values()
     assert len(window) == 600
     with factory() as uow:

@@ -12,7 +12,8 @@ unit of work.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,42 @@ from openiiot.services.ports import AlarmRepository, StateWrite, WindowChunk, Wi
 TRIM_SLACK = 8  # chunks of a window left behind by its front before one DELETE removes them together
 
 Key = tuple[str, str]  # (rule id, originator id)
-Layout = dict[str, list[tuple[int, int]]]  # series -> (seq, item count) of its stored chunks, oldest first
+
+
+class StoredChunks:
+    """The stored chunks of one window as (seq, item count), oldest first, and their total item count."""
+
+    __slots__ = ("chunks", "items")
+
+    def __init__(self, chunks: Iterable[tuple[int, int]] = ()) -> None:
+        self.chunks = deque(chunks)
+        self.items = sum(count for _, count in self.chunks)
+
+    def append(self, seq: int, count: int) -> None:
+        self.chunks.append((seq, count))
+        self.items += count
+
+    def dead(self, length: int) -> int:
+        """How many of the oldest chunks lie wholly before the window's last `length` items."""
+        dead, total = 0, self.items
+        for _, count in self.chunks:
+            if total - count < length:
+                break
+            total -= count
+            dead += 1
+        return dead
+
+    def drop(self, dead: int) -> int:
+        """Forget the `dead` oldest chunks; returns the seq below which stored chunks are to be deleted."""
+        below = 0
+        for _ in range(dead):
+            seq, count = self.chunks.popleft()
+            self.items -= count
+            below = seq + 1
+        return below
+
+
+Layout = dict[str, StoredChunks]  # series -> its stored chunks
 
 
 @dataclass(slots=True)
@@ -82,12 +118,15 @@ def _restore(row: Mapping[str, Any], version: int, chunks: Sequence[WindowChunk]
         items = [item for part in reversed(parts) for item in part]
         series[name] = items[total - n :]
     state = RuleState.from_row(row, series)
-    layout = {name: [(c.seq, len(c.items)) for c in parts] for name, parts in by_series.items()}
+    layout = {name: StoredChunks((c.seq, len(c.items)) for c in parts) for name, parts in by_series.items()}
     return StoredState(state, version, layout)
 
 
 def prepare_write(key: Key, tenant_id: str, before: StoredState, state: RuleState) -> PendingWrite:
-    """The row, the new chunks and the trims that store `state` over `before` (its last stored form)."""
+    """The row, the new chunks and the trims that store `state` over `before` (its last stored form).
+
+    Takes `before` over, as `advance` takes the state: its chunk lists become those of the result (so
+    nothing here costs in proportion to a window's length); a write that fails must drop both."""
     rule_id, originator_id = key
     new_version = (before.version or 0) + 1
     appends: list[WindowChunk] = []
@@ -96,34 +135,22 @@ def prepare_write(key: Key, tenant_id: str, before: StoredState, state: RuleStat
     current = state.series() if state.windows or state.count_ts_ms else {}
     appended = state.appended
     for name, items in current.items():
-        chunks = list(before.layout.get(name, ()))
+        chunks = before.layout.get(name) or StoredChunks()
         count = appended.get(name, 0)
         if count and items:
             new = items[-count:] if count < len(items) else list(items)
             appends.append(WindowChunk(rule_id, originator_id, name, new_version, new))
-            chunks.append((new_version, len(new)))
-        dead = _dead_chunks(chunks, len(items))
-        if dead >= TRIM_SLACK or (dead and dead == len(chunks)):
-            below = chunks[dead][0] if dead < len(chunks) else chunks[-1][0] + 1
-            trims.append(WindowTrim(rule_id, originator_id, name, below))
-            chunks = chunks[dead:]
-        if chunks:
+            chunks.append(new_version, len(new))
+        dead = chunks.dead(len(items))
+        if dead >= TRIM_SLACK or (dead and dead == len(chunks.chunks)):
+            trims.append(WindowTrim(rule_id, originator_id, name, chunks.drop(dead)))
+        if chunks.chunks:
             layout[name] = chunks
     for name, chunks in before.layout.items():
-        if name not in current and chunks:  # a window of an edited rule's former version
-            trims.append(WindowTrim(rule_id, originator_id, name, chunks[-1][0] + 1))
+        if name not in current and chunks.chunks:  # a window of an edited rule's former version
+            trims.append(WindowTrim(rule_id, originator_id, name, chunks.drop(len(chunks.chunks))))
     write = StateWrite(rule_id, originator_id, tenant_id, state.to_row(current), before.version)
     return PendingWrite(write, appends, trims, StoredState(state, new_version, layout))
-
-
-def _dead_chunks(chunks: Sequence[tuple[int, int]], length: int) -> int:
-    """How many of the oldest chunks lie wholly before the window's last `length` items."""
-    total = 0
-    for i in range(len(chunks) - 1, -1, -1):
-        if total >= length:
-            return i + 1
-        total += chunks[i][1]
-    return 0
 
 
 def store(repo: AlarmRepository, pending: Sequence[PendingWrite]) -> None:
