@@ -14,6 +14,7 @@ from tests.unit.test_alarm_evaluator_equivalence import Call, histories, rules
 
 from openiiot.domain.alarms import AlarmRule, RuleState, advance, parse_rule
 from openiiot.services.alarm_state_store import (
+    MERGE_AT,
     TRIM_SLACK,
     PendingWrite,
     StoredState,
@@ -22,6 +23,7 @@ from openiiot.services.alarm_state_store import (
     prepare_write,
     store,
 )
+from openiiot.services.ports import WindowChunk
 from openiiot.storage.memory.metadata import MemoryUnitOfWorkFactory
 
 KEY = ("r", "dev-1")
@@ -111,3 +113,26 @@ def test_a_batch_stores_only_its_own_samples_however_long_the_window() -> None:
         chunks = uow.alarms.read_window_chunks([KEY])[KEY]
     assert 60 <= len(chunks) < 60 + TRIM_SLACK
     assert _load(factory).state.to_dict() == stored.state.to_dict()
+
+
+def test_a_window_of_many_small_chunks_is_stored_whole_after_it_was_read_back() -> None:
+    """One sample per write makes one-item chunks; once a restart has paid for reading them all, the next
+    write stores the window as one chunk, so the restart after it reads a handful of rows."""
+    factory = MemoryUnitOfWorkFactory()
+    stored = StoredState(RuleState())
+    for i in range(MERGE_AT + 20):
+        state, _ = advance(DRIFT, stored.state, [(i * 100, "a", float(i % 3))], i * 100)
+        stored = _store(factory, stored, state)
+    assert len(_chunks(factory)) == MERGE_AT + 20
+
+    restarted = _load(factory)
+    state, _ = advance(DRIFT, restarted.state, [(10_000, "a", 1.0)], 10_000)
+    stored = _store(factory, restarted, state)
+
+    assert [len(c.items) for c in _chunks(factory)] == [MERGE_AT + 21]
+    assert _load(factory).state.to_dict() == stored.state.to_dict()
+
+
+def _chunks(factory: MemoryUnitOfWorkFactory) -> list[WindowChunk]:
+    with factory() as uow:
+        return uow.alarms.read_window_chunks([KEY]).get(KEY, [])

@@ -22,6 +22,7 @@ from openiiot.domain.errors import Conflict
 from openiiot.services.ports import AlarmRepository, StateWrite, WindowChunk, WindowTrim
 
 TRIM_SLACK = 8  # chunks of a window left behind by its front before one DELETE removes them together
+MERGE_AT = 64  # a window read back from more chunks than this is written again as one chunk
 
 Key = tuple[str, str]  # (rule id, originator id)
 
@@ -119,6 +120,12 @@ def _restore(row: Mapping[str, Any], version: int, chunks: Sequence[WindowChunk]
         series[name] = items[total - n :]
     state = RuleState.from_row(row, series)
     layout = {name: StoredChunks((c.seq, len(c.items)) for c in parts) for name, parts in by_series.items()}
+    for name, items in state.series().items():
+        # a window fed a few items per write is stored as many small chunks; reading it costs a row per
+        # chunk, so the next write (on this cold path anyway) stores it whole and the old chunks go
+        chunks = layout.get(name)
+        if chunks is not None and len(chunks.chunks) - chunks.dead(len(items)) > MERGE_AT:
+            state.appended[name] = len(items)
     return StoredState(state, version, layout)
 
 
