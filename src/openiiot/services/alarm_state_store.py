@@ -123,8 +123,8 @@ def _restore(row: Mapping[str, Any], version: int, chunks: Sequence[WindowChunk]
     for name, items in state.series().items():
         # a window fed a few items per write is stored as many small chunks; reading it costs a row per
         # chunk, so the next write (on this cold path anyway) stores it whole and the old chunks go
-        chunks = layout.get(name)
-        if chunks is not None and len(chunks.chunks) - chunks.dead(len(items)) > MERGE_AT:
+        stored = layout.get(name)
+        if stored is not None and len(stored.chunks) - stored.dead(len(items)) > MERGE_AT:
             state.appended[name] = len(items)
     return StoredState(state, version, layout)
 
