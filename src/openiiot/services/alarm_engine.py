@@ -5,10 +5,10 @@ rows it changes, so a restart resumes half-way through a duration and every proc
 (docs/decisions/0006-alarm-rules.md). A whole ingest batch (or a chunk of a tick) is one unit of work: the
 states this process wrote last are kept in memory with their row version, so the hot path reads nothing
 and writes each state `WHERE version = <the version it wrote>` — a small row, plus only the window items
-the batch appended (`alarm_state_store`, docs/decisions/0015-alarm-window-chunks.md). In one process a lock serialises batches
-and ticks; across processes a write over a row another process changed is a Conflict, the batch is rolled
-back, its cached states are dropped, and each of its devices is evaluated again on the fresh stored state
-(docs/decisions/0007-alarm-state-concurrency.md).
+the batch appended (`alarm_state_store`, docs/decisions/0015-alarm-window-chunks.md). In one process a
+lock serialises batches and ticks; across processes a write over a row another process changed is a
+Conflict, the batch is rolled back, its cached states are dropped, and each of its devices is evaluated
+again on the fresh stored state (docs/decisions/0007-alarm-state-concurrency.md).
 """
 
 from __future__ import annotations
