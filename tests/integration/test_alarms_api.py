@@ -197,12 +197,14 @@ async def test_a_duration_half_way_through_survives_a_restart(tmp_path: Path, st
     rule = pressure_rule(
         levels=[{"severity": "major", "condition": {"type": "duration", "condition": held, "duration_s": 3}}]
     )
-    t0 = int(time.time() * 1000)
     first = start_platform(stack, tmp_path)
     try:
         async with client_of(first) as api:
             world = await provision(api, "Acme Air")
             assert (await create_rule(world, rule)).status_code == 201
+            # the sample's time is taken now: a scheduler tick evaluates up to 5 s before the clock, and a
+            # sample older than that (provisioning on a loaded machine) would arrive too late to count
+            t0 = int(time.time() * 1000)
             await world.post_pressure(t0, 9.0)
             await eventually(lambda: _state_saved(first, world.device_id), 30, "the rule state to be stored")
     finally:

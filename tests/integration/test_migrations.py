@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +13,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from openiiot.domain.alarms import RawSample, RuleState, evaluate, parse_rule
 from openiiot.domain.errors import ConfigurationError
 from openiiot.domain.model import Tenant
+from openiiot.services.alarm_state_store import load_states
 from openiiot.storage.sql.engine import create_metadata_engine, sqlite_url
 from openiiot.storage.sql.migrate import alembic_config, current_revision, head_revision, upgrade_to_head
 from openiiot.storage.sql.tables import metadata
@@ -157,5 +160,63 @@ def test_devices_that_already_have_children_become_gateways(database_url: str) -
         with engine.connect() as connection:
             flags = dict(connection.execute(text("SELECT id, is_gateway FROM devices")).all())
         assert {k: bool(v) for k, v in flags.items()} == {"gw": True, "child": False, "plain": False}
+    finally:
+        engine.dispose()
+
+
+def test_rule_states_of_before_0012_keep_their_windows_through_upgrade_and_downgrade(
+    database_url: str,
+) -> None:
+    """0012 moves the windows out of each stored state into alarm_window_chunks, and back on downgrade."""
+    rule = parse_rule(
+        {
+            "id": "r1",
+            "name": "Drift or trips",
+            "alarm_type": "Drift",
+            "levels": [
+                {
+                    "severity": "warning",
+                    "condition": {
+                        "type": "or",
+                        "children": [
+                            {"type": "deviation", "key": "t", "window_s": 60, "min_samples": 5, "sigma": 3},
+                            {"type": "rate", "key": "t", "op": ">", "value": 5, "per": "s", "window_s": 30},
+                            {
+                                "type": "count",
+                                "condition": {"type": "threshold", "key": "t", "op": ">", "value": 80.4},
+                                "count": 500,
+                                "window_s": 60,
+                            },
+                        ],
+                    },
+                }
+            ],
+        }
+    )
+    samples: list[RawSample] = [(i * 250, "t", 80.0 + (i % 7) / 10) for i in range(400)]
+    state, _ = evaluate(rule, RuleState(), samples, 100_000)
+    old = state.to_dict()  # the document as 0003..0011 stored it, windows inline
+    assert all(old["windows"].values()) and all(old["count_ts_ms"].values())
+    engine = create_metadata_engine(database_url)
+    try:
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0011")
+            connection.execute(
+                text("INSERT INTO alarm_rule_states VALUES ('r1', 'dev-1', 't-a', :state, 3)"),
+                {"state": json.dumps(old)},
+            )
+        upgrade_to_head(engine)
+        with SqlUnitOfWorkFactory(engine)() as uow:
+            [(row, version)] = uow.alarms.get_versioned_states([("r1", "dev-1")]).values()
+            stored = load_states(uow.alarms, [("r1", "dev-1")])[("r1", "dev-1")]
+        assert (row["version"], version) == (2, 3)
+        assert "windows" not in row and stored.state.to_dict() == old
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0011")
+            [document] = connection.execute(text("SELECT state FROM alarm_rule_states")).scalars()
+        assert json.loads(document) == json.loads(json.dumps(old))
     finally:
         engine.dispose()

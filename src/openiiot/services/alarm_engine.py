@@ -4,10 +4,11 @@ Per (rule, device) the evaluator state is advanced and written back in the same 
 rows it changes, so a restart resumes half-way through a duration and every process reads the same state
 (docs/decisions/0006-alarm-rules.md). A whole ingest batch (or a chunk of a tick) is one unit of work: the
 states this process wrote last are kept in memory with their row version, so the hot path reads nothing
-and writes each state `WHERE version = <the version it wrote>`. In one process a lock serialises batches
-and ticks; across processes a write over a row another process changed is a Conflict, the batch is rolled
-back, its cached states are dropped, and each of its devices is evaluated again on the fresh stored state
-(docs/decisions/0007-alarm-state-concurrency.md).
+and writes each state `WHERE version = <the version it wrote>` — a small row, plus only the window items
+the batch appended (`alarm_state_store`, docs/decisions/0015-alarm-window-chunks.md). In one process a
+lock serialises batches and ticks; across processes a write over a row another process changed is a
+Conflict, the batch is rolled back, its cached states are dropped, and each of its devices is evaluated
+again on the fresh stored state (docs/decisions/0007-alarm-state-concurrency.md).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from openiiot.domain.alarms import (
     AlarmRule,
     EvalContext,
     RawSample,
-    RuleState,
     advance,
     apply_transition,
     next_due_ms,
@@ -36,8 +36,16 @@ from openiiot.domain.errors import Conflict, NotFound
 from openiiot.domain.model import Asset, Device
 from openiiot.domain.telemetry import TelemetryBatch
 from openiiot.services.alarm_notifications import AlarmEventSink, change_events, ignore_events
+from openiiot.services.alarm_state_store import (
+    PendingWrite,
+    StoredState,
+    committed,
+    load_states,
+    prepare_write,
+    store,
+)
 from openiiot.services.device_directory import DeviceDirectory
-from openiiot.services.ports import AlarmRuleRecord, Clock, StateWrite, UnitOfWork, UnitOfWorkFactory
+from openiiot.services.ports import AlarmRuleRecord, Clock, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +95,8 @@ class AlarmEngine:
         self._rules: dict[str, tuple[float, tuple[AlarmRule, ...]]] = {}  # profile id -> (loaded at, rules)
         # asset id -> (loaded at, the rules of the asset and of every asset above it)
         self._asset_rules: dict[str, tuple[float, tuple[AlarmRule, ...]]] = {}
-        # (rule, device) -> (state, the row version this process wrote or read; None: no row yet)
-        self._states: dict[_Key, tuple[RuleState, int | None]] = {}
+        # (rule, device) -> the state as this process last wrote or read it, with its row version
+        self._states: dict[_Key, StoredState] = {}
         self._lock = threading.Lock()
         self.errors = 0  # evaluations that failed; logged, never raised into ingest
         self.transitions = 0  # alarm transitions persisted
@@ -192,10 +200,10 @@ class AlarmEngine:
                 self._states.pop((rule.id, target.device_id), None)
 
     def _evaluate_many(self, work: Sequence[tuple[_Target, tuple[AlarmRule, ...]]]) -> None:
-        """The hot path: cached states, one read for the missing ones, versioned writes, one commit."""
+        """The hot path: cached states, one read for the missing ones, versioned writes of each state's
+        row and of only the window items it appended (decision 0015), one commit."""
         cache = self._states
         changes: list[tuple[Alarm | None, Alarm]] = []
-        written: dict[_Key, RuleState] = {}
         with self._uow() as uow:
             missing = [
                 (rule.id, target.device_id)
@@ -204,11 +212,8 @@ class AlarmEngine:
                 if (rule.id, target.device_id) not in cache
             ]
             if missing:
-                stored = uow.alarms.get_versioned_states(missing)
-                for key in missing:
-                    found = stored.get(key)
-                    cache[key] = (RuleState.from_dict(found[0]), found[1]) if found else (RuleState(), None)
-            writes: list[StateWrite] = []
+                cache.update(load_states(uow.alarms, missing))
+            pending: list[tuple[_Key, PendingWrite]] = []
             for target, rules in work:
                 device_id = target.device_id
                 activity = self._last_activity(device_id) if self._last_activity is not None else None
@@ -216,19 +221,16 @@ class AlarmEngine:
                 suppressed: bool | None = None  # read only when a transition needs it
                 for rule, own in zip(rules, samples_per_rule(rules, target.samples), strict=True):
                     key = (rule.id, device_id)
-                    state, version = cache[key]
+                    stored = cache[key]
                     if not target.samples:
                         # a tick: nothing but a timer can change the alarm, so a rule whose next timer is
                         # still ahead is left as it is (no evaluation, no write)
-                        due = next_due_ms(rule, state, context)
+                        due = next_due_ms(rule, stored.state, context)
                         if due is None or due > target.now_ms:
                             continue
                     # the cached state is advanced in place: a failed unit of work drops it from the cache
-                    new_state, transitions = advance(rule, state, own, target.now_ms, context)
-                    writes.append(
-                        StateWrite(rule.id, device_id, target.tenant_id, new_state.to_dict(), version)
-                    )
-                    written[key] = new_state
+                    new_state, transitions = advance(rule, stored.state, own, target.now_ms, context)
+                    pending.append((key, prepare_write(key, target.tenant_id, stored, new_state)))
                     for transition in transitions:
                         if suppressed is None:
                             suppressed = in_maintenance(uow, target.tenant_id, device_id)
@@ -244,14 +246,13 @@ class AlarmEngine:
                         if alarm is not None and alarm is not current:
                             uow.alarms.save_alarm(alarm)
                             changes.append((current, alarm))
-            uow.alarms.write_states(writes)
+            store(uow.alarms, [p for _, p in pending])
             now_ms = max(target.now_ms for target, _ in work)
             events = change_events(uow, changes, now_ms) if changes else []
             uow.commit()
-        for write in writes:
-            key = (write.rule_id, write.originator_id)
+        for key, write in pending:
             cache.pop(key, None)  # re-inserted last: the dict's order is the eviction order
-            cache[key] = (written[key], (write.expected_version or 0) + 1)
+            cache[key] = committed(write)
         while len(cache) > STATE_CACHE_MAX:
             del cache[next(iter(cache))]
         self.transitions += len(changes)
@@ -261,13 +262,13 @@ class AlarmEngine:
     def _run_device(self, target: _Target, rules: tuple[AlarmRule, ...]) -> None:
         """The careful path, one device per unit of work, reading its stored states (after a Conflict)."""
         device_id = target.device_id
+        work = [(target, rules)]
         try:
             with self._lock:
                 for attempt in range(1, CONFLICT_RETRIES + 1):
+                    self._forget(work)  # evaluate on the stored states, not on what this process cached
                     try:
-                        self._evaluate_device(
-                            target.tenant_id, device_id, rules, target.samples, target.now_ms
-                        )
+                        self._evaluate_many(work)
                         return
                     except Conflict:
                         # another process advanced this device's state since we read it: evaluate again
@@ -276,6 +277,7 @@ class AlarmEngine:
                         if attempt == CONFLICT_RETRIES:
                             raise
         except Exception:
+            self._forget(work)
             self._failed("alarm evaluation failed", device_id)
 
     def _failed(self, message: str, device_id: str | None) -> None:
@@ -317,47 +319,6 @@ class AlarmEngine:
         rules = tuple(parse_rule(r.rule) for r in records if r.enabled)
         self._rules[profile_id] = (self._monotonic(), rules)
         return rules
-
-    def _evaluate_device(
-        self,
-        tenant_id: str,
-        device_id: str,
-        rules: Iterable[AlarmRule],
-        samples: Sequence[RawSample],
-        now_ms: int,
-    ) -> None:
-        changes: list[tuple[Alarm | None, Alarm]] = []
-        activity = self._last_activity(device_id) if self._last_activity is not None else None
-        context = EvalContext(last_activity_ms=activity)
-        with self._uow() as uow:
-            suppressed: bool | None = None  # read only when a transition needs it
-            rules = list(rules)
-            stored = uow.alarms.get_states([rule.id for rule in rules], device_id)
-            for rule, own in zip(rules, samples_per_rule(rules, samples), strict=True):
-                raw = stored[rule.id]
-                state = RuleState.from_dict(raw) if raw is not None else RuleState()
-                new_state, transitions = advance(rule, state, own, now_ms, context)
-                uow.alarms.save_state(rule.id, device_id, tenant_id, new_state.to_dict())
-                for transition in transitions:
-                    if suppressed is None:
-                        suppressed = in_maintenance(uow, tenant_id, device_id)
-                    current = uow.alarms.get_open_alarm(device_id, rule.id)
-                    alarm = apply_transition(
-                        current,
-                        transition,
-                        new_alarm_id=new_id(),
-                        tenant_id=tenant_id,
-                        originator_id=device_id,
-                        suppressed=suppressed,
-                    )
-                    if alarm is not None and alarm is not current:
-                        uow.alarms.save_alarm(alarm)
-                        changes.append((current, alarm))
-                        self.transitions += 1
-            events = change_events(uow, changes, now_ms) if changes else []
-            uow.commit()
-        if events:
-            self._on_events(events)
 
 
 def samples_per_rule(rules: Sequence[AlarmRule], samples: Sequence[RawSample]) -> list[Sequence[RawSample]]:

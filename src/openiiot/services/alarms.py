@@ -8,11 +8,12 @@ from typing import Any
 
 from openiiot.analytics import alarm_kpis
 from openiiot.domain import alarms as lifecycle
-from openiiot.domain.alarms import Alarm, RuleState, parse_rule, release_alarm, rule_to_dict
+from openiiot.domain.alarms import Alarm, parse_rule, release_alarm, rule_to_dict
 from openiiot.domain.credentials import new_id
 from openiiot.domain.errors import ValidationFailed
 from openiiot.domain.model import Principal, Role
 from openiiot.services.alarm_notifications import AlarmEventSink, change_events, ignore_events
+from openiiot.services.alarm_state_store import load_states, prepare_write, store
 from openiiot.services.audit import record as audit_record
 from openiiot.services.authorization import require_reader, require_role, scope_of, target_tenant
 from openiiot.services.ports import AlarmRuleRecord, Clock, UnitOfWork, UnitOfWorkFactory
@@ -341,10 +342,10 @@ class AlarmService:
 
 def _release(uow: UnitOfWork, alarm: Alarm) -> None:
     """After a manual clear the rule forgets the alarm, so a condition still present raises a new one."""
-    raw = uow.alarms.get_state(alarm.rule_id, alarm.originator_id)
-    if raw is not None:
-        state = release_alarm(RuleState.from_dict(raw))
-        uow.alarms.save_state(alarm.rule_id, alarm.originator_id, alarm.tenant_id, state.to_dict())
+    key = (alarm.rule_id, alarm.originator_id)
+    stored = load_states(uow.alarms, [key])[key]
+    if stored.version is not None:  # the engine caches states: its next write over this one is a Conflict
+        store(uow.alarms, [prepare_write(key, alarm.tenant_id, stored, release_alarm(stored.state))])
 
 
 def _kpi_record(alarm: Alarm) -> alarm_kpis.AlarmRecord:

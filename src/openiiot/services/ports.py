@@ -289,6 +289,28 @@ class StateWrite:
     expected_version: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class WindowChunk:
+    """The items one state write appended to one window (series) of a rule state; `seq` is the state
+    version that write created, so chunks are in order and two writers of one version collide."""
+
+    rule_id: str
+    originator_id: str
+    series: str
+    seq: int
+    items: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowTrim:
+    """Delete the chunks of one series older than `below_seq` (their items have left the window)."""
+
+    rule_id: str
+    originator_id: str
+    series: str
+    below_seq: int
+
+
 class AlarmRepository(Protocol):
     """Alarm rules, per-(rule, originator) evaluator state (JSON) and alarms with their history."""
 
@@ -321,6 +343,18 @@ class AlarmRepository(Protocol):
         """Write states over exactly the versions read (None: insert); Conflict when another process wrote
         one of them first (decision 0007). Each written row's version becomes `expected_version + 1`
         (1 for an insert)."""
+        ...
+
+    def read_window_chunks(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], builtins.list[WindowChunk]]:
+        """The stored window chunks of several (rule, originator) pairs, by series then seq; pairs without
+        chunks are left out (decision 0015)."""
+        ...
+
+    def write_window_chunks(self, appends: Sequence[WindowChunk], trims: Sequence[WindowTrim]) -> None:
+        """Add chunks and delete old ones, in the unit of work that writes their states (after
+        `write_states`, whose version check guards them); a chunk that exists already is a Conflict."""
         ...
 
     def get_open_alarm(self, originator_id: str, rule_id: str) -> Alarm | None: ...

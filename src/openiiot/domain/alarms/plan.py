@@ -28,7 +28,7 @@ from openiiot.domain.alarms.conditions import (
 from openiiot.domain.alarms.conditions import Range as RangeCond
 from openiiot.domain.alarms.leaves import append_bounded, deviates_running
 from openiiot.domain.alarms.rules import AlarmRule, Severity, rule_fingerprint
-from openiiot.domain.alarms.state import MAX_WINDOW_SAMPLES, RuleState
+from openiiot.domain.alarms.state import COUNT_SERIES, MAX_WINDOW_SAMPLES, WINDOW_SERIES, RuleState
 
 _PLAN_CACHE_MAX = 4096
 Ingest = Callable[[RuleState, int, Value], None]  # takes one sample of the node's key into the state
@@ -164,30 +164,43 @@ def _min_timer_ms(rule: AlarmRule, nodes: Sequence[tuple[str, Condition]]) -> in
     return min(timers) * 1000
 
 
+# Each ingest counts what it appends in `RuleState.appended`, so the engine stores only those items.
+
+
 def _count_ingest(path: str, node: CountInWindow) -> Ingest:
     matches = value_test(node.condition, 0.0)
+    series = COUNT_SERIES + path
 
     def ingest(s: RuleState, ts_ms: int, value: Value) -> None:
         if matches(value):
             append_bounded(s.count_ts_ms.setdefault(path, []), ts_ms)
+            appended = s.appended
+            appended[series] = appended.get(series, 0) + 1
 
     return ingest
 
 
 def _rate_ingest(path: str) -> Ingest:
+    series = WINDOW_SERIES + path
+
     def ingest(s: RuleState, ts_ms: int, value: Value) -> None:
         if not isinstance(value, str):
             append_bounded(s.windows.setdefault(path, []), (ts_ms, value))
+            appended = s.appended
+            appended[series] = appended.get(series, 0) + 1
 
     return ingest
 
 
 def _deviation_ingest(path: str, node: Deviation) -> Ingest:
     window_ms = node.window_s * 1000
+    series = WINDOW_SERIES + path
 
     def ingest(s: RuleState, ts_ms: int, value: Value) -> None:
         if isinstance(value, str):
             return
+        appended = s.appended
+        appended[series] = appended.get(series, 0) + 1
         window = s.windows.setdefault(path, [])
         sums = window_sums(s, path, window)
         sums.drop_before(window, ts_ms - window_ms)

@@ -8,7 +8,7 @@ from typing import Any
 
 from openiiot.domain.alarms import Alarm
 from openiiot.domain.errors import Conflict
-from openiiot.services.ports import AlarmRuleRecord, StateWrite
+from openiiot.services.ports import AlarmRuleRecord, StateWrite, WindowChunk, WindowTrim
 from openiiot.storage.memory.metadata_repositories import (
     MemoryRepository,
     check_new,
@@ -62,6 +62,8 @@ class MemoryAlarmRepository(MemoryRepository):
         for key in [k for k in self._t.alarm_states if k[0] == rule_id]:
             del self._t.alarm_states[key]
             self._t.alarm_state_versions.pop(key, None)
+        for chunk in [k for k in self._t.alarm_window_chunks if k[1] == rule_id]:
+            del self._t.alarm_window_chunks[chunk]
 
     def get_state(self, rule_id: str, originator_id: str) -> dict[str, Any] | None:
         """The stored evaluator state, or None."""
@@ -99,6 +101,28 @@ class MemoryAlarmRepository(MemoryRepository):
             key = (w.rule_id, w.originator_id)
             self._t.alarm_states[key] = json.dumps(w.state)
             self._t.alarm_state_versions[key] = (w.expected_version or 0) + 1
+
+    def read_window_chunks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[WindowChunk]]:
+        """The chunks of several (rule, originator) pairs by series and seq."""
+        wanted = {(o, r) for r, o in keys}
+        found: dict[tuple[str, str], list[WindowChunk]] = {}
+        for o, r, series, seq in sorted(k for k in self._t.alarm_window_chunks if k[:2] in wanted):
+            items = json.loads(self._t.alarm_window_chunks[(o, r, series, seq)])
+            found.setdefault((r, o), []).append(WindowChunk(r, o, series, seq, items))
+        return found
+
+    def write_window_chunks(self, appends: Sequence[WindowChunk], trims: Sequence[WindowTrim]) -> None:
+        """Delete trimmed chunks, add new ones; a chunk that exists already is a Conflict."""
+        chunks = self._t.alarm_window_chunks
+        for t in trims:
+            for key in [k for k in chunks if k[:3] == (t.originator_id, t.rule_id, t.series)]:
+                if key[3] < t.below_seq:
+                    del chunks[key]
+        for c in appends:
+            key = (c.originator_id, c.rule_id, c.series, c.seq)
+            if key in chunks:
+                raise Conflict(f"alarm rule window {c.rule_id}/{c.originator_id} written meanwhile")
+            chunks[key] = json.dumps(c.items)
 
     def get_open_alarm(self, originator_id: str, rule_id: str) -> Alarm | None:
         """The active alarm of (originator, rule), if any."""

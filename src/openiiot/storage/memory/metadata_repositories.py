@@ -47,6 +47,8 @@ class MetadataTables:
     alarm_rules: dict[str, Any] = dataclasses.field(default_factory=dict)
     alarm_states: dict[Any, Any] = dataclasses.field(default_factory=dict)
     alarm_state_versions: dict[Any, int] = dataclasses.field(default_factory=dict)
+    # (originator, rule, series, seq) -> the chunk's items as JSON text
+    alarm_window_chunks: dict[tuple[str, str, str, int], str] = dataclasses.field(default_factory=dict)
     alarms: dict[str, Any] = dataclasses.field(default_factory=dict)
     notification_rules: dict[str, NotificationRule] = dataclasses.field(default_factory=dict)
     notification_deliveries: dict[str, Delivery] = dataclasses.field(default_factory=dict)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    delete,
     insert,
     select,
     text,
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from openiiot.domain.alarms import Alarm, alarm_from_dict, alarm_to_dict
 from openiiot.domain.errors import Conflict
-from openiiot.services.ports import AlarmRuleRecord, StateWrite
+from openiiot.services.ports import AlarmRuleRecord, StateWrite, WindowChunk, WindowTrim
 from openiiot.storage.sql.repository_base import SqlRepository
 from openiiot.storage.sql.tables import ID, Base, HotJsonType, JsonType
 
@@ -68,6 +69,28 @@ _UPDATE_STATE = (
         _STATE_TABLE.c.version == bindparam("v"),
     )
     .values(state=bindparam("s"), version=bindparam("nv"))
+)
+
+
+class AlarmWindowChunkRow(Base):
+    """Items appended to one window of a rule state by one state write (migration 0012, decision 0015):
+    a write adds its new items as one row instead of rewriting the whole window with the state."""
+
+    __tablename__ = "alarm_window_chunks"
+
+    originator_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    rule_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    series: Mapped[str] = mapped_column(String(400), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    items: Mapped[list[Any]] = mapped_column(HotJsonType)
+
+
+_CHUNK_TABLE = typing.cast(Table, AlarmWindowChunkRow.__table__)
+_TRIM_CHUNKS = delete(_CHUNK_TABLE).where(
+    _CHUNK_TABLE.c.originator_id == bindparam("o"),
+    _CHUNK_TABLE.c.rule_id == bindparam("r"),
+    _CHUNK_TABLE.c.series == bindparam("s"),
+    _CHUNK_TABLE.c.seq < bindparam("b"),
 )
 
 
@@ -159,6 +182,7 @@ class SqlAlarmRepository(SqlRepository):
             select(AlarmRuleStateRow).where(AlarmRuleStateRow.rule_id == rule_id)
         ):
             self._session.delete(state)
+        self._session.execute(delete(_CHUNK_TABLE).where(_CHUNK_TABLE.c.rule_id == rule_id))
         self._session.delete(row)
         self._flush()
 
@@ -251,6 +275,46 @@ class SqlAlarmRepository(SqlRepository):
                 )  # fmt: skip
             except IntegrityError as exc:
                 raise Conflict("alarm rule state created by another process") from exc
+
+    def read_window_chunks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[WindowChunk]]:
+        """The chunks of several (rule, originator) pairs by series and seq, read by originator (the
+        primary key's first column)."""
+        found: dict[tuple[str, str], list[WindowChunk]] = {}
+        wanted = set(keys)
+        originators = sorted({o for _, o in wanted})
+        t = _CHUNK_TABLE
+        for i in range(0, len(originators), 500):
+            stmt = (
+                select(t.c.rule_id, t.c.originator_id, t.c.series, t.c.seq, t.c["items"])
+                .where(t.c.originator_id.in_(originators[i : i + 500]))
+                .order_by(t.c.originator_id, t.c.rule_id, t.c.series, t.c.seq)
+            )
+            for rule_id, originator_id, series, seq, items in self._session.execute(stmt):
+                key = (rule_id, originator_id)
+                if key in wanted:
+                    found.setdefault(key, []).append(WindowChunk(rule_id, originator_id, series, seq, items))
+        return found
+
+    def write_window_chunks(self, appends: Sequence[WindowChunk], trims: Sequence[WindowTrim]) -> None:
+        """One executemany DELETE for the trims, one INSERT for the new chunks."""
+        connection = self._session.connection()
+        if trims:
+            connection.execute(
+                _TRIM_CHUNKS,
+                [{"o": t.originator_id, "r": t.rule_id, "s": t.series, "b": t.below_seq} for t in trims],
+            )
+        if appends:
+            try:
+                connection.execute(
+                    insert(_CHUNK_TABLE),
+                    [
+                        {"originator_id": c.originator_id, "rule_id": c.rule_id, "series": c.series,
+                         "seq": c.seq, "items": c.items}
+                        for c in appends
+                    ],
+                )  # fmt: skip
+            except IntegrityError as exc:
+                raise Conflict("an alarm rule window was written by another process") from exc
 
     def get_open_alarm(self, originator_id: str, rule_id: str) -> Alarm | None:
         """The active alarm of (originator, rule), if any."""
