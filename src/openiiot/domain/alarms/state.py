@@ -73,14 +73,9 @@ class RuleState:
             found[COUNT_SERIES + k] = v
         return found
 
-    def to_row(self, series: Mapping[str, Sequence[Any]] | None = None) -> dict[str, Any]:
-        """The state without its windows' items, which are stored apart: "series" gives each window's
-        length; `from_row` with the last that many items of each series restores an equal state.
-        `series` is `self.series()` when the caller has it already."""
-        if series is None:
-            series = self.series()
+    def _timers_and_latest(self) -> dict[str, Any]:
+        """The fields `to_row` and `to_dict` share: everything but the windows and the count series."""
         return {
-            "version": ROW_VERSION,
             "rule_fingerprint": self.rule_fingerprint,
             "started_ms": self.started_ms,
             "last_eval_ms": self.last_eval_ms,
@@ -90,6 +85,17 @@ class RuleState:
             "level_since_ms": dict(self.level_since_ms),
             "latest": {k: [ts, v] for k, (ts, v) in self.latest.items()},
             "duration_since_ms": dict(self.duration_since_ms),
+        }
+
+    def to_row(self, series: Mapping[str, Sequence[Any]] | None = None) -> dict[str, Any]:
+        """The state without its windows' items, which are stored apart: "series" gives each window's
+        length; `from_row` with the last that many items of each series restores an equal state.
+        `series` is `self.series()` when the caller has it already."""
+        if series is None:
+            series = self.series()
+        return {
+            "version": ROW_VERSION,
+            **self._timers_and_latest(),
             "series": {name: len(items) for name, items in series.items()},
             "deviation_verdicts": dict(self.deviation_verdicts),
         }
@@ -126,15 +132,7 @@ class RuleState:
         window's samples into a list on every write cost more than evaluating the rule."""
         return {
             "version": STATE_VERSION,
-            "rule_fingerprint": self.rule_fingerprint,
-            "started_ms": self.started_ms,
-            "last_eval_ms": self.last_eval_ms,
-            "last_activity_ms": self.last_activity_ms,
-            "active_severity": self.active_severity,
-            "clear_since_ms": self.clear_since_ms,
-            "level_since_ms": dict(self.level_since_ms),
-            "latest": {k: [ts, v] for k, (ts, v) in self.latest.items()},
-            "duration_since_ms": dict(self.duration_since_ms),
+            **self._timers_and_latest(),
             "count_ts_ms": {k: list(v) for k, v in self.count_ts_ms.items()},
             "windows": {k: list(w) for k, w in self.windows.items()},
             "deviation_verdicts": dict(self.deviation_verdicts),
